@@ -1,0 +1,27 @@
+# Two set-up commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+SEED   ?= 2025
+SCALE  ?= 1
+export THB_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: demo test install clean
+
+$(BIN)/thb: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/thb
+
+demo: install  ## simulate the eight countries and ingest them into data/warehouse.duckdb
+	$(BIN)/thb simulate --out $(THB_DATA_DIR) --seed $(SEED) --scale $(SCALE)
+	$(BIN)/thb ingest
+
+test: install  ## the whole test suite
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(THB_DATA_DIR)

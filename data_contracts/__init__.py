@@ -1,0 +1,1 @@
+"""Data contracts: code lists, the harmonised schema and the Great Expectations suites."""

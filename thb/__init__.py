@@ -1,0 +1,1 @@
+"""THB Observatory: shared plumbing (settings and the `thb` command line)."""

@@ -1,0 +1,39 @@
+"""Where things live. Every path derives from THB_DATA_DIR (default ./data).
+
+>>> from thb.settings import Settings
+>>> Settings(data_dir="/tmp/x").warehouse
+PosixPath('/tmp/x/warehouse.duckdb')
+"""
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, from THB_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="THB_", frozen=True)
+
+    data_dir: Path = Path("data")
+    connectors_dir: Path = REPO / "connectors" / "sources"
+    contracts_dir: Path = REPO / "data_contracts" / "suites"
+
+    @cached_property
+    def landing(self) -> Path:
+        return self.data_dir / "landing"
+
+    @cached_property
+    def quarantine(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @cached_property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @cached_property
+    def release_dir(self) -> Path:
+        return self.data_dir / "release"
