@@ -25,8 +25,8 @@ CONTEXT_FIELDS = ("source_id", "source_type", "reporting_country")  # set by the
 
 
 def normalise(label: str) -> str:
-    """Labels are matched without case and surrounding blanks."""
-    return label.strip().casefold()
+    """Labels are matched without case and surrounding blanks (str.lower, as SQL lower())."""
+    return label.strip().lower()
 
 
 def field_list(kind: str) -> str:
@@ -147,6 +147,15 @@ class SourceMapping(BaseModel):
         bad = set(out.values()) - set(codes(codelist))
         if bad:
             raise ValueError(f"{self.source_id}: {codelist} maps to unknown codes {sorted(bad)}")
+        return out
+
+    def labels(self, codelist: str) -> dict[str, str]:
+        """Code → the canonical local label (the source's own spelling first)."""
+        own = self.values.get(codelist, {})
+        base = self.vocab.values.get(codelist, {}) if self.vocab else {}
+        out: dict[str, str] = {}
+        for label, code in [*own.items(), *base.items()]:
+            out.setdefault(code, label)
         return out
 
     def spec_for(self, filename: str) -> FileSpec | None:

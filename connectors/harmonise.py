@@ -1,0 +1,74 @@
+"""Map an export's rows to the harmonised record, in SQL, from its mapping file.
+
+Labels become codes through the source's vocabulary; a label the vocabulary does not know
+becomes '?', a date that does not parse in the registered format becomes 1900-01-01, so
+that the row contract (data_contracts/) reports them by row, never by value. Empty cells
+of coded fields mean 'unknown'. Booleans stay 'yes'/'no'/'unknown' until loaded.
+"""
+
+from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list
+from connectors.read import RECORD_NO
+from data_contracts.codelists import codelists, codes, iso_countries, schema
+
+UNMAPPED, BAD_DATE = "?", "1900-01-01"
+
+
+def _lit(s: str | None) -> str:
+    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _map(pairs: dict[str, str]) -> str:
+    return "MAP {" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in pairs.items()) + "}"
+
+
+def _age_groups(years: str) -> str:
+    bins = [(c, v["min"], v["max"]) for c, v in codelists()["age_group"]["codes"].items() if "min" in v]
+    whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {_lit(c)}" for c, lo, hi in bins)
+    return f"CASE {whens} ELSE {_lit(UNMAPPED)} END"
+
+
+def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
+    """The SQL expression of one harmonised field, over the raw export's columns."""
+    kinds = field_list(spec.kind)
+    ftype = schema(KIND_SCHEMA[spec.kind])["columns"][field]["type"]
+    codelist = kinds[field]
+    if field in spec.constants:
+        return _lit(spec.constants[field])
+    if field not in spec.columns:
+        return _lit("unknown") if codelist and codelist != "country" and "unknown" in codes(codelist) else "NULL"
+    cell = f"nullif(trim({_ident(source.column(spec, field))}), '')"
+    if ftype == "date":
+        fmt = _lit(spec.date_format)
+        return f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce(try_strptime({cell}, {fmt})::DATE, DATE '{BAD_DATE}') END"
+    if ftype == "country":
+        wanted = 3 if spec.country_codes == "alpha3" else 2
+        valid = {k: v for k, v in iso_countries().items() if len(k) == wanted}
+        return f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce({_map(valid)}[upper({cell})], {_lit(UNMAPPED)}) END"
+    if field == "age_group" and spec.age_in_years:
+        years = f"try_cast({cell} AS INTEGER)"
+        return (f"CASE WHEN {cell} IS NULL THEN 'unknown' WHEN NOT regexp_full_match({cell}, '[0-9]{{1,3}}') "
+                f"THEN {_lit(UNMAPPED)} ELSE {_age_groups(years)} END")
+    if codelist:
+        empty = _lit("unknown") if "unknown" in codes(codelist) else "NULL"
+        return (f"CASE WHEN {cell} IS NULL THEN {empty} "
+                f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {_lit(UNMAPPED)}) END")
+    return cell
+
+
+def harmonise_sql(source: SourceMapping, spec: FileSpec, relation: str) -> str:
+    """SELECT file_id, record_no, the harmonised fields and file_record FROM relation,
+    a table of the source's raw rows with their file_id and record_no."""
+    context = {"source_id": source.source_id, "source_type": source.source_type, "reporting_country": source.country}
+    fields = []
+    for field in schema(KIND_SCHEMA[spec.kind])["columns"]:
+        expr = _lit(context[field]) if field in context else field_expr(source, spec, field)
+        fields.append(f"{expr} AS {field}")
+    record_id = field_expr(source, spec, "record_id")
+    return (
+        f"SELECT file_id, {RECORD_NO} AS record_no, {', '.join(fields)}, "
+        f"file_id || '/' || coalesce({record_id}, '') AS file_record FROM {relation}"
+    )

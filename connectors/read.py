@@ -1,0 +1,207 @@
+"""Read a native export into a table of strings, in file order, numbered from 1.
+
+Encodings are checked and decoded in Python (DuckDB's encodings extension is not
+available); DuckDB then parses CSV and JSON lines with a fixed dialect, no sniffing.
+A file that cannot be read raises ReadError, whose message never quotes the file's content.
+"""
+
+import codecs
+import csv
+import io
+import re
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import openpyxl
+import pyarrow as pa
+
+from connectors.mapping import FileSpec
+
+RECORD_NO = "__record_no"
+CHUNK = 1 << 24  # 16 MiB
+
+
+class ReadError(Exception):
+    """The file cannot be read as its mapping says. The message is safe to show and log."""
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
+    """Check the file decodes as `encoding` (and carries no NUL bytes); return a UTF-8
+    path DuckDB can read: the file itself if already UTF-8, else a transcoded copy."""
+    utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    as_utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    looks_utf8, non_ascii, offset = True, False, 0
+    target = path if utf8 else workdir / (path.name + ".utf8")
+    with open(path, "rb") as src, (open(target, "w", encoding="utf-8", newline="") if not utf8 else _Null()) as dst:
+        while chunk := src.read(CHUNK):
+            if b"\x00" in chunk:
+                raise ReadError("the file contains NUL bytes: binary data, not text")
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                raise ReadError(f"the file is not valid {encoding} text (byte {offset + e.start})") from None
+            if not utf8:
+                non_ascii = non_ascii or not chunk.isascii()
+                if looks_utf8:
+                    try:
+                        as_utf8.decode(chunk)
+                    except UnicodeDecodeError:
+                        looks_utf8 = False
+                dst.write(text)
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ReadError(f"the file is not valid {encoding} text (it ends inside a character)") from None
+    if offset == 0:
+        raise ReadError("the file is empty")
+    if not utf8 and non_ascii and looks_utf8:
+        raise ReadError(f"the file is UTF-8 text, but its mapping says {encoding}")
+    return target
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = f.readline()
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    if not any(h.strip() for h in header):
+        raise ReadError("the file has no header row")
+    return header
+
+
+def _duckdb_error(exc: Exception, what: str) -> ReadError:
+    """A safe summary of a DuckDB parse error: the line number and the kind, never the text."""
+    msg = str(exc)
+    line = re.search(r"[Ll]ine:? (\d+)", msg)
+    where = f" at line {line.group(1)}" if line else ""
+    if m := re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", msg):
+        kind = f"expected {m.group(1)} fields, found {m.group(2)}"
+    elif "unterminated quote" in msg:
+        kind = "a quoted value is not closed"
+    elif "Malformed JSON" in msg:
+        kind = "malformed JSON"
+    elif "unicode" in msg.lower():
+        kind = "invalid characters"
+    else:
+        kind = "unreadable content"
+    return ReadError(f"the file is not valid {what}{where}: {kind}")
+
+
+def _read_csv(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+    text_path = _decode_to_utf8(path, spec.encoding, workdir)
+    header = _csv_header(text_path, spec.delimiter)
+    if len(set(header)) != len(header):
+        raise ReadError("the header row names a column twice")
+    columns = "{" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header) + "}"
+    try:
+        return con.sql(
+            f"SELECT * FROM read_csv({_sql_str(str(text_path))}, delim={_sql_str(spec.delimiter)}, "
+            f"quote='\"', escape='\"', header=true, auto_detect=false, columns={columns}, "
+            "strict_mode=true, null_padding=false)"
+        ).to_arrow_table()
+    except duckdb.Error as exc:
+        raise _duckdb_error(exc, "CSV") from None
+
+
+def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+    text_path = _decode_to_utf8(path, spec.encoding, workdir)
+    try:
+        con.sql(
+            f"CREATE OR REPLACE TEMP TABLE __json AS SELECT json FROM read_json_objects("
+            f"{_sql_str(str(text_path))}, format='newline_delimited')"
+        )
+        (bad,), = con.sql("SELECT count(*) FROM __json WHERE json_type(json) <> 'OBJECT'").fetchall()
+        if bad:
+            raise ReadError(f"{bad} lines of the file are not JSON objects")
+        keys = [k for (k,) in con.sql(
+            "SELECT k FROM (SELECT unnest(json_keys(json)) AS k FROM __json) "
+            "GROUP BY k ORDER BY k").fetchall()]
+        if not keys:
+            raise ReadError("the file holds no records")
+        cols = ", ".join(f"json ->> {_sql_str(k)} AS {_ident(k)}" for k in keys)
+        return con.sql(f"SELECT {cols} FROM __json").to_arrow_table()
+    except duckdb.Error as exc:
+        raise _duckdb_error(exc, "JSON lines") from None
+    finally:
+        con.sql("DROP TABLE IF EXISTS __json")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _cell(value, date_format: str):
+    if value is None:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.strftime(date_format)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ReadError(f"the file is not a readable XLSX workbook ({type(exc).__name__})") from None
+    except Exception as exc:  # openpyxl raises its own exception classes for damaged workbooks
+        raise ReadError(f"the file is not a readable XLSX workbook ({type(exc).__name__})") from None
+    try:
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        header = [_cell(h, spec.date_format) for h in next(rows, ())]
+        if not header or not any(header):
+            raise ReadError("the workbook has no header row")
+        while header and header[-1] is None:
+            header.pop()
+        if None in header or len(set(header)) != len(header):
+            raise ReadError("the header row has an empty or repeated column name")
+        data = [[_cell(v, spec.date_format) for v in row] for row in rows if any(v is not None for v in row)]
+    except ReadError:
+        raise
+    except Exception as exc:
+        raise ReadError(f"the workbook cannot be read ({type(exc).__name__})") from None
+    finally:
+        wb.close()
+    if any(len(r) > len(header) and any(v is not None for v in r[len(header):]) for r in data):
+        raise ReadError("some rows have values beyond the last named column")
+    cols = list(zip(*[r[: len(header)] + [None] * (len(header) - len(r)) for r in data])) or [()] * len(header)
+    return pa.table({h: pa.array(c, type=pa.string()) for h, c in zip(header, cols)})
+
+
+READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "xlsx": _read_xlsx}
+
+
+def read_export(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+    """The export as strings in file order, plus RECORD_NO (1 = the first record).
+
+    >>> import duckdb, tempfile; from pathlib import Path
+    >>> from connectors.mapping import FileSpec
+    >>> d = Path(tempfile.mkdtemp()); f = d / "x.csv"
+    >>> _ = f.write_bytes("Fallnummer;Geschlecht\\nA-1;weiblich\\n".encode("cp1252"))
+    >>> spec = FileSpec(kind="case", pattern="*.csv", format="csv", encoding="cp1252",
+    ...                 delimiter=";", columns={"record_id": "Fallnummer", "gender": "Geschlecht"})
+    >>> read_export(duckdb.connect(), f, spec, d).to_pylist()
+    [{'Fallnummer': 'A-1', 'Geschlecht': 'weiblich', '__record_no': 1}]
+    """
+    table = READERS[spec.format](con, path, spec, workdir)
+    if RECORD_NO in table.column_names:
+        raise ReadError(f"the file has a column named {RECORD_NO}")
+    return table.append_column(RECORD_NO, pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))

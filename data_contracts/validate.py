@@ -1,0 +1,130 @@
+"""Run a stored Great Expectations suite on a pandas frame and return what failed.
+
+The frame's index is the record number within its file (or a batch row id the caller maps
+back to files). A failure names the check, the field, a plain-language reason, the count
+and the row numbers, and never a value. An expectation that raised is an error of the
+check, reported as such, not a failure of the data.
+"""
+
+import json
+import os
+import re
+import dataclasses
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics leave the machine
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+
+from data_contracts.build import pii  # noqa: E402
+
+CHECK_NAMES = {
+    "expect_table_columns_to_match_set": "columns",
+    "expect_column_values_to_not_be_null": "required",
+    "expect_column_values_to_be_in_set": "code_list",
+    "expect_column_values_to_be_between": "date_range",
+    "expect_column_values_to_match_regex": "id_format",
+    "expect_column_values_to_not_match_regex_list": "pii_screen",
+    "expect_column_values_to_be_unique": "unique_record_id",
+}
+
+
+@dataclasses.dataclass
+class Failure:
+    """One failed check of one file. `rows` are record numbers (1 = first record)."""
+
+    check: str
+    description: str
+    field: str | None = None
+    column: str | None = None
+    count: int = 0
+    rows: list[int] = dataclasses.field(default_factory=list)
+    check_error: bool = False
+
+    def as_dict(self, max_rows: int = 1000) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if v not in (None, [], False) or k == "count"}
+        out["rows"] = sorted(self.rows)[:max_rows]
+        if len(self.rows) > max_rows:
+            out["rows_truncated"] = True
+        return out
+
+
+@cache
+def _context():
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = ctx.data_sources.add_pandas("thb").add_dataframe_asset("frame")
+    return ctx, batch.add_batch_definition_whole_dataframe("whole")
+
+
+@cache
+def load_suite(path: Path):
+    """A stored suite, registered with the (in-memory) GX context once per process."""
+    ctx, _ = _context()
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    return ctx.suites.add(gx.ExpectationSuite(**spec))
+
+
+def _pii_column(name: str) -> bool:
+    words = re.split(r"[\s_.\-/]+", name.strip().lower())
+    return any(w in pii()["column_words"] for w in words) or any(
+        re.search(p, name) for p in pii()["value_patterns"].values()
+    )
+
+
+def _columns_failure(details: dict, description: str) -> Failure:
+    mismatch = details.get("mismatched", {}) if isinstance(details, dict) else {}
+    unexpected, missing = mismatch.get("unexpected", []), mismatch.get("missing", [])
+    parts = []
+    if missing:
+        parts.append("missing columns: " + ", ".join(missing))
+    if unexpected:
+        shown = [c for c in unexpected if not _pii_column(c)]
+        hidden = len(unexpected) - len(shown)
+        parts.append("unexpected columns: " + ", ".join(shown + ([f"{hidden} more withheld (they look like personal data)"] if hidden else [])))
+    return Failure("columns", f"{description} ({'; '.join(parts)})" if parts else description,
+                   count=len(missing) + len(unexpected))
+
+
+def validate(frame: pd.DataFrame, suite_path: Path, today: date | None = None) -> list[Failure]:
+    """Failures of `frame` against the suite stored at `suite_path`.
+
+    >>> import pandas as pd
+    >>> from data_contracts.validate import validate
+    >>> from thb.settings import Settings
+    >>> f = validate(pd.DataFrame(columns=["Fallnummer"]), Settings().contracts_dir / "DE-POL-BKA.case.json")
+    >>> f[0].check, f[0].count
+    ('columns', 12)
+    """
+    suite = load_suite(Path(suite_path))
+    _, batch_definition = _context()
+    today = today or date.today()
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+        suite,
+        expectation_parameters={"today": f"{today.isoformat()}T00:00:00"},
+        result_format={"result_format": "COMPLETE", "include_unexpected_rows": False},
+    )
+    failures = []
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        check = CHECK_NAMES.get(cfg.type, cfg.type)
+        meta = cfg.meta or {}
+        raised = any(v.get("raised_exception") for v in (r.exception_info or {}).values() if isinstance(v, dict)) or (
+            (r.exception_info or {}).get("raised_exception") is True
+        )
+        if raised:
+            failures.append(Failure(check, "the check could not run on this file", meta.get("field"), check_error=True))
+        elif cfg.type == "expect_table_columns_to_match_set":
+            failures.append(_columns_failure(r.result.get("details", {}), meta.get("description", "")))
+        else:
+            rows = [int(i) for i in r.result.get("unexpected_index_list") or []]
+            failures.append(Failure(check, meta.get("description", check), meta.get("field"),
+                                    count=int(r.result.get("unexpected_count") or len(rows)), rows=rows))
+    return failures

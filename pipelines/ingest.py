@@ -1,0 +1,108 @@
+"""The ingest flow: discover → stage → validate → load or quarantine → link.
+
+`thb ingest` runs it in-process (Prefect's ephemeral API, no server to start); prefect.yaml
+declares it as the `ingest` deployment. Every task is safe to retry: a delivery already in
+the manifest is never loaded or quarantined twice.
+"""
+
+from collections import Counter
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.mapping import load_sources
+from pipelines.deliveries import Delivery, discover
+from pipelines.link import link
+from pipelines.load import load, quarantine
+from pipelines.progress import step
+from pipelines.staging import Staging
+from pipelines.warehouse import connect
+from thb.settings import Settings
+
+
+@task(cache_policy=NO_CACHE)
+def find_deliveries(con, settings: Settings, sources) -> list[Delivery]:
+    found = discover(settings.landing, sources, con) if settings.landing.exists() else []
+    new = sum(d.status == "new" for d in found)
+    get_run_logger().info("%d files in landing, %d new", len(found), new)
+    return found
+
+
+@task(cache_policy=NO_CACHE)
+def stage_and_check(con, settings: Settings, new: list[Delivery]) -> Staging:
+    """Read, structure-check and stage every new file; harmonise; check every record."""
+    staging = Staging(con, settings.contracts_dir)
+    with step("reading files", len(new)) as advance:
+        for d in new:
+            staging.add(d)
+            advance(d.rel)
+    staging.harmonise()
+    staging.validate(supersedes={d.file_id: d.supersedes for d in new if d.supersedes})
+    return staging
+
+
+@task(cache_policy=NO_CACHE, retries=1)
+def load_or_quarantine(con, settings: Settings, staging: Staging, new: list[Delivery]) -> list[dict]:
+    """Each file whole: loaded in one transaction, or moved to quarantine with its report."""
+    log = get_run_logger()
+    outcomes = []
+    with step("loading", len(new)) as advance:
+        for d in new:
+            failures = staging.failures.get(d.file_id)
+            if failures:
+                target = quarantine(con, d, staging.failed_stage[d.file_id], failures, settings.quarantine)
+                log.warning("quarantined %s: %d check(s) failed", d.rel, len(failures))
+                outcomes.append({"file": d.rel, "country": d.country, "status": "quarantined",
+                                 "report": str(target) + ".report.json" if target else None,
+                                 "reason": failures[0].description})
+            else:
+                records = load(con, d, staging)
+                outcomes.append({"file": d.rel, "country": d.country, "status": "loaded",
+                                 "kind": d.kind, "records": records})
+            advance(d.rel)
+    return outcomes
+
+
+@task(cache_policy=NO_CACHE)
+def link_persons(con, sources) -> dict[str, int]:
+    link(con, sources)
+    return dict(con.sql("SELECT reporting_country, count(*) FROM linked.persons GROUP BY 1 ORDER BY 1").fetchall())
+
+
+@flow(name="ingest", log_prints=False)
+def ingest(data_dir: Path | None = None) -> dict:
+    """Take every new file in landing/: validate, load, harmonise, link. Returns a summary.
+
+    Example (runs a real flow; see tests/test_ingest.py):
+        summary = ingest(Path("data"))
+    """
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    sources = load_sources(settings.connectors_dir)
+    con = connect(settings.warehouse)
+    try:
+        found = find_deliveries(con, settings, sources)
+        new = [d for d in found if d.status == "new"]
+        outcomes = []
+        if new:
+            staging = stage_and_check(con, settings, new)
+            try:
+                outcomes = load_or_quarantine(con, settings, staging, new)
+            finally:
+                staging.close()
+        persons = link_persons(con, sources)
+    finally:
+        con.close()
+    status = Counter(o["status"] for o in outcomes)
+    records = Counter()
+    for o in outcomes:
+        if o["status"] == "loaded":
+            records[o["kind"]] += o["records"]
+    return {
+        "warehouse": str(settings.warehouse),
+        "files": {"loaded": status["loaded"], "quarantined": status["quarantined"],
+                  "unchanged": sum(d.status == "unchanged" for d in found)},
+        "records": {"case": records["case"], "screening": records["screening"]},
+        "persons": persons,
+        "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
+    }

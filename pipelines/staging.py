@@ -1,0 +1,174 @@
+"""Stage the new deliveries of one ingest run and check them against their contracts.
+
+Each file is read by its connector and its structure checked against its source's suite;
+its raw rows go to a TEMP table of the warehouse connection. Each source's staged rows are
+then harmonised in one query and all new records are validated against the row contract
+in chunks of whole files. Nothing persistent is written here: a file's fate (load or
+quarantine) is decided per file afterwards.
+"""
+
+import functools
+import tempfile
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from connectors.harmonise import harmonise_sql
+from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping
+from connectors.read import RECORD_NO, ReadError, read_export
+from data_contracts.codelists import schema
+from data_contracts.validate import Failure, validate
+from pipelines.deliveries import Delivery
+from pipelines.progress import step
+from pipelines.warehouse import columns_ddl
+
+CHUNK_ROWS = 500_000
+
+
+def raw_table(source_id: str, kind: str) -> str:
+    """The name of a source's raw table (raw.<name>) and staging table (stage_raw_<name>)."""
+    return f"{source_id.lower().replace('-', '_')}_{kind}"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@functools.lru_cache(maxsize=1024)
+def structure_failures(suite: Path, header: tuple[str, ...]) -> list[Failure]:
+    """A file's structure checked against its source's suite; the answer depends on the
+    header alone, so files of one source with one header are checked once."""
+    return validate(pd.DataFrame(columns=list(header)), suite)
+
+
+class Staging:
+    """The new deliveries of one run, staged in TEMP tables of `con`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, contracts_dir: Path):
+        self.con = con
+        self.contracts_dir = contracts_dir
+        self.failures: dict[str, list[Failure]] = {}  # file_id → what failed
+        self.failed_stage: dict[str, str] = {}  # file_id → read | structure | contract
+        self.records: dict[str, int] = {}  # file_id → records in the file
+        self.raw: dict[tuple[str, str], tuple[SourceMapping, FileSpec]] = {}
+        self.raw_tables_ready: set[str] = set()  # persistent raw.* tables known to exist
+        self._workdir = tempfile.TemporaryDirectory(prefix="thb-stage-")
+        for kind in KIND_SCHEMA:
+            con.sql(f"CREATE OR REPLACE TEMP TABLE stage_{kind} ({columns_ddl(kind, staged=True)}, file_record VARCHAR)")
+
+    def fail(self, d: Delivery, stage: str, failures: list[Failure]) -> None:
+        self.failures.setdefault(d.file_id, []).extend(failures)
+        self.failed_stage.setdefault(d.file_id, stage)
+
+    def add(self, d: Delivery) -> None:
+        """Read one file, check its structure, stage its raw rows."""
+        if d.problem:
+            self.fail(d, "route", [Failure("routing", d.problem)])
+            return
+        try:
+            table = read_export(self.con, d.path, d.spec, Path(self._workdir.name))
+        except ReadError as exc:
+            self.fail(d, "read", [Failure("readable", str(exc))])
+            return
+        header = table.column_names[:-1]
+        suite = self.contracts_dir / f"{d.source_id}.{d.kind}.json"
+        if not suite.exists():
+            self.fail(d, "structure", [Failure("contract", f"no data contract for {d.source_id}.{d.kind}: run `thb contracts build`")])
+            return
+        if failures := structure_failures(suite, tuple(header)):
+            self.fail(d, "structure", failures)
+            return
+        name = raw_table(d.source_id, d.kind)
+        if (d.source_id, d.kind) not in self.raw:
+            cols = ", ".join(f"{_ident(c)} VARCHAR" for c in d.source.columns(d.spec).values())
+            self.con.sql(f"CREATE OR REPLACE TEMP TABLE stage_raw_{name} (file_id VARCHAR, {RECORD_NO} BIGINT, {cols})")
+            self.raw[(d.source_id, d.kind)] = (d.source, d.spec)
+        self.con.register("__incoming", table)
+        try:
+            self.con.sql(f"INSERT INTO stage_raw_{name} BY NAME SELECT '{d.file_id}' AS file_id, * FROM __incoming")
+        finally:
+            self.con.unregister("__incoming")
+        self.records[d.file_id] = table.num_rows
+
+    def harmonise(self) -> None:
+        """Map every staged raw row to the harmonised record, one query per source and kind."""
+        for (source_id, kind), (source, spec) in self.raw.items():
+            name = raw_table(source_id, kind)
+            self.con.sql(f"INSERT INTO stage_{kind} BY NAME {harmonise_sql(source, spec, f'stage_raw_{name}')}")
+
+    def validate(self, today: date | None = None, supersedes: dict[str, str] | None = None) -> None:
+        """The row contract on all staged records, then uniqueness across a source's files."""
+        for kind in KIND_SCHEMA:
+            sizes = self.con.sql(f"SELECT file_id, count(*) FROM stage_{kind} GROUP BY 1 ORDER BY 1").fetchall()
+            chunks, current, n = [], [], 0
+            for file_id, rows in sizes:
+                if current and n + rows > CHUNK_ROWS:
+                    chunks.append(current)
+                    current, n = [], 0
+                current.append(file_id)
+                n += rows
+            if current:
+                chunks.append(current)
+            with step(f"checking {kind} records", len(chunks)) as advance:
+                for files in chunks:
+                    self._validate_chunk(kind, files, today)
+                    advance(f"{sum(r for f, r in sizes if f in files):,} records")
+            self._cross_file_duplicates(kind, supersedes or {})
+
+    def _validate_chunk(self, kind: str, files: list[str], today) -> None:
+        ids = ", ".join(f"'{f}'" for f in files)
+        frame = self.con.sql(f"SELECT * FROM stage_{kind} WHERE file_id IN ({ids}) ORDER BY file_id, record_no").df()
+        for field, spec in schema(KIND_SCHEMA[kind])["columns"].items():
+            if spec["type"] == "date":
+                frame[field] = pd.to_datetime(frame[field]).astype("datetime64[ns]")
+        failures = validate(frame, self.contracts_dir / f"harmonised.{kind}.json", today)
+        file_ids, record_nos = frame.file_id.to_numpy(), frame.record_no.to_numpy()
+        source_of = frame.groupby("file_id").source_id.first().to_dict()
+        for f in failures:
+            if f.check_error:  # an error of the check: it concerns every file of the chunk
+                for file_id in files:
+                    self._fail_id(file_id, "contract", [f])
+                continue
+            rows = np.asarray(f.rows, dtype=np.int64)
+            by_file = defaultdict(list)
+            for file_id, record_no in zip(file_ids[rows], record_nos[rows]):
+                by_file[file_id].append(int(record_no))
+            for file_id, recs in by_file.items():
+                source, spec = self.raw[(source_of[file_id], kind)]
+                column = source.column(spec, f.field) if f.field in spec.columns else None
+                self._fail_id(file_id, "contract", [Failure(f.check, f.description, f.field, column, len(recs), recs)])
+
+    def _fail_id(self, file_id: str, stage: str, failures: list[Failure]) -> None:
+        self.failures.setdefault(file_id, []).extend(failures)
+        self.failed_stage.setdefault(file_id, stage)
+
+    def _cross_file_duplicates(self, kind: str, supersedes: dict[str, str]) -> None:
+        """Record ids already used by another file of the same source, staged or loaded."""
+        table = schema(KIND_SCHEMA[kind])["table"]
+        replaced = ", ".join(f"'{s[:16]}'" for s in supersedes.values()) or "''"
+        rows = self.con.sql(f"""
+            WITH others AS (
+                SELECT source_id, record_id, file_id FROM stage_{kind}
+                UNION ALL
+                SELECT source_id, record_id, file_id FROM {table} WHERE file_id NOT IN ({replaced}))
+            SELECT s.file_id, list(DISTINCT s.record_no ORDER BY s.record_no)
+            FROM stage_{kind} s JOIN others o
+              ON o.source_id = s.source_id AND o.record_id = s.record_id AND o.file_id <> s.file_id
+            GROUP BY s.file_id""").fetchall()
+        for file_id, recs in rows:
+            source_id = self.con.sql(f"SELECT any_value(source_id) FROM stage_{kind} WHERE file_id = '{file_id}'").fetchall()[0][0]
+            source, spec = self.raw[(source_id, kind)]
+            self._fail_id(file_id, "contract", [Failure(
+                "unique_record_id", "record_id is already used by another file of this source",
+                "record_id", source.column(spec, "record_id"), len(recs), list(recs))])
+
+    def close(self) -> None:
+        for (source_id, kind) in self.raw:
+            self.con.sql(f"DROP TABLE IF EXISTS stage_raw_{raw_table(source_id, kind)}")
+        for kind in KIND_SCHEMA:
+            self.con.sql(f"DROP TABLE IF EXISTS stage_{kind}")
+        self._workdir.cleanup()

@@ -1,0 +1,58 @@
+"""The private warehouse, `$THB_DATA_DIR/warehouse.duckdb`. Never published, never opened
+by the dashboard. Tables are created from data_contracts/schema.yaml.
+
+>>> import tempfile, pathlib
+>>> con = connect(pathlib.Path(tempfile.mkdtemp()) / "w.duckdb")
+>>> sorted(t for (t,) in con.sql("SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall())
+['harmonised.case_records', 'harmonised.screenings', 'landing.manifest']
+"""
+
+from pathlib import Path
+
+import duckdb
+
+from data_contracts.codelists import schema
+
+SQL_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "country": "VARCHAR", "date": "DATE", "bool": "BOOLEAN"}
+KINDS = {"case": "case_record", "screening": "screening_record"}
+
+MANIFEST = """
+CREATE TABLE IF NOT EXISTS landing.manifest (
+    sha256 VARCHAR PRIMARY KEY,       -- the delivered bytes: the same bytes again are a no-op
+    file_id VARCHAR NOT NULL UNIQUE,  -- lineage key in raw.* and harmonised.*
+    path VARCHAR NOT NULL,            -- relative to landing/
+    country VARCHAR,
+    source_id VARCHAR,
+    kind VARCHAR,
+    size_bytes BIGINT,
+    status VARCHAR NOT NULL,          -- loaded | quarantined | superseded
+    records BIGINT,                   -- records in the file
+    reasons JSON,                     -- why it was quarantined (checks, counts; never values)
+    quarantine_path VARCHAR,
+    supersedes VARCHAR,               -- sha256 of the earlier version of the same path it replaced
+    processed_at TIMESTAMPTZ NOT NULL
+)"""
+
+
+def table_of(kind: str) -> str:
+    return schema(KINDS[kind])["table"]
+
+
+def columns_ddl(kind: str, staged: bool = False) -> str:
+    """Column definitions of a harmonised table; staged rows keep booleans as yes/no/unknown."""
+    types = SQL_TYPES | ({"bool": "VARCHAR"} if staged else {})
+    cols = [f"{f} {types[c['type']]}" for f, c in schema(KINDS[kind])["columns"].items()]
+    return ", ".join(["file_id VARCHAR NOT NULL", "record_no BIGINT NOT NULL", *cols])
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, creating its schemas and tables if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        for s in ("landing", "raw", "harmonised", "linked", "ledger"):
+            con.sql(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        con.sql(MANIFEST)
+        for kind in KINDS:
+            con.sql(f"CREATE TABLE IF NOT EXISTS {table_of(kind)} ({columns_ddl(kind)})")
+    return con

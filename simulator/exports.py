@@ -1,0 +1,108 @@
+"""Render harmonised records into a source's native export, through its own mapping file:
+local column names and labels, its date format, encoding, delimiter and file format."""
+
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+from openpyxl.cell import WriteOnlyCell
+
+from connectors.mapping import SourceMapping, FileSpec, field_list
+from data_contracts.codelists import codelists, iso_countries
+from data_contracts.codelists import schema
+from connectors.mapping import KIND_SCHEMA
+
+ALPHA3 = {a2: a3 for a3, a2 in iso_countries().items() if len(a3) == 3}
+EXCEL_DATE = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY"}
+
+
+def _labels(rng, source: SourceMapping, codelist: str, values: pd.Series) -> pd.Series:
+    """Codes → local labels; 'unknown' is written in the ways people write it (blank,
+    the vocabulary's own word, or another spelling)."""
+    out = values.map(source.labels(codelist))
+    if "unknown" in codes_of(codelist):
+        alternatives = source.unknown_labels()
+        is_unknown = (values == "unknown").to_numpy()
+        u = rng.random(len(values))
+        alt = np.array(alternatives, dtype=object)[rng.integers(0, len(alternatives), len(values))]
+        out = out.where(~(is_unknown & (u < 0.3)), None)
+        out = out.where(~(is_unknown & (u >= 0.3) & (u < 0.55)), pd.Series(alt, index=out.index))
+    return out
+
+
+def codes_of(codelist: str) -> list[str]:
+    return list(codelists()[codelist]["codes"])
+
+
+def _years(rng, groups: pd.Series) -> pd.Series:
+    """Age groups → an age in years within each group."""
+    bounds = codelists()["age_group"]["codes"]
+    lo = groups.map(lambda g: bounds[g].get("min")).astype(float).to_numpy()
+    hi = groups.map(lambda g: min(bounds[g].get("max", 0), 75)).astype(float).to_numpy()
+    years = np.floor(lo + rng.random(len(groups)) * (hi - lo + 1))
+    return pd.Series(np.where(np.isnan(years), None, pd.Series(years).astype("Int64").astype(str)), index=groups.index)
+
+
+def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) -> pd.DataFrame:
+    """The export frame: local column names, local labels; dates stay datetime64."""
+    kinds = field_list(spec.kind)
+    types = {f: c["type"] for f, c in schema(KIND_SCHEMA[spec.kind])["columns"].items()}
+    out = {}
+    for field, column in source.columns(spec).items():
+        values = records[field].reset_index(drop=True)
+        if field == "age_group" and spec.age_in_years:
+            out[column] = _years(rng, values.where(values != "unknown", None).fillna("unknown")).where(
+                values != "unknown", None
+            )
+        elif types[field] == "country":
+            out[column] = values.map(ALPHA3) if spec.country_codes == "alpha3" else values
+        elif types[field] in ("code", "bool"):
+            out[column] = _labels(rng, source, kinds[field], values)
+        else:
+            out[column] = values
+    return pd.DataFrame(out)
+
+
+def _write_text(frame: pd.DataFrame, path: Path, spec: FileSpec) -> None:
+    frame = frame.copy()
+    for col in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = frame[col].dt.strftime(spec.date_format)
+    if spec.format == "csv":
+        legacy = spec.encoding.startswith("cp")  # Windows exports: CRLF line ends
+        frame.to_csv(path, sep=spec.delimiter, encoding=spec.encoding, index=False,
+                     lineterminator="\r\n" if legacy else "\n")
+    else:
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+
+
+def _write_xlsx(frame: pd.DataFrame, path: Path, spec: FileSpec) -> None:
+    """Spreadsheets keep real date cells, shown in the source's date format."""
+    number_format = spec.date_format
+    for k, v in EXCEL_DATE.items():
+        number_format = number_format.replace(k, v)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("Export")
+    ws.append(list(frame.columns))
+    dates = [pd.api.types.is_datetime64_any_dtype(frame[c]) for c in frame.columns]
+    for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
+        cells = []
+        for value, is_date in zip(row, dates):
+            cell = WriteOnlyCell(ws, value=value.to_pydatetime() if is_date and value is not None else value)
+            if is_date:
+                cell.number_format = number_format
+            cells.append(cell)
+        ws.append(cells)
+    wb.save(path)
+
+
+WRITERS = {"csv": _write_text, "jsonl": _write_text, "xlsx": _write_xlsx}
+
+
+def write_export(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame, landing: Path, period: str) -> Path:
+    """Write one delivery (one source, one kind, one quarter) under landing/<CC>/<source_id>/."""
+    path = landing / source.country / source.source_id / spec.pattern.replace("*", period)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    WRITERS[spec.format](render(rng, source, spec, records), path, spec)
+    return path

@@ -1,0 +1,84 @@
+"""`thb simulate`: the whole world, written as providers' exports plus the ground truth."""
+
+import json
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from connectors.mapping import SourceMapping, load_sources
+from data_contracts.codelists import codes
+from simulator.exports import write_export
+from simulator.records import case_records, delivery_periods, screenings
+from simulator.world import detect, params, periods, simulate_victims
+
+
+def country_rng(seed: int, country: str) -> np.random.Generator:
+    """One generator per country, so a country's world does not depend on the others."""
+    return np.random.default_rng([seed, zlib.crc32(country.encode())])
+
+
+def simulate(out: Path, seed: int = 2025, scale: float = 1.0,
+             progress: Callable[[str], None] = lambda country: None) -> dict:
+    """Write out/landing/<CC>/<source_id>/<files> and out/truth/; return a summary.
+
+    >>> import tempfile; from pathlib import Path
+    >>> summary = simulate(Path(tempfile.mkdtemp()), seed=1, scale=0.02)
+    >>> summary["countries"]["DE"]["victims"] > 0
+    True
+    """
+    out = Path(out)
+    landing, truth = out / "landing", out / "truth"
+    truth.mkdir(parents=True, exist_ok=True)
+    sources = load_sources()
+    victims, records, screened, summary = [], [], [], {}
+    for country in codes("reporting_country"):
+        progress(country)
+        rng = country_rng(seed, country)
+        mine = [s for s in sources.values() if s.country == country]
+        world_victims = simulate_victims(rng, country, scale)
+        target = 1 / params()["countries"][country]["hidden_ratio"]
+        seen, shift = detect(rng, world_victims, mine, target)
+        files = n_records = 0
+        for source in mine:
+            delivery = delivery_periods(rng, source)
+            recs = case_records(rng, world_victims, seen[source.source_id], source, delivery)
+            records.append(recs)
+            kinds = {"case": recs}
+            if any(spec.kind == "screening" for spec in source.files):
+                kinds["screening"] = screenings(rng, country, recs, source, scale)
+                screened.append(kinds["screening"])
+            files += _deliver(rng, source, kinds, delivery, landing)
+            n_records += sum(len(k) for k in kinds.values())
+        world_victims["n_sources"] = np.sum(list(seen.values()), axis=0) if seen else 0
+        victims.append(world_victims)
+        summary[country] = {"victims": len(world_victims), "seen": int((world_victims.n_sources > 0).sum()),
+                            "rows": n_records, "files": files, "detection_shift": round(shift, 4)}
+    _write_truth(truth, victims, records, screened, seed, scale)
+    rows = sum(len(r) for r in records) + sum(len(s) for s in screened)
+    return {"seed": seed, "scale": scale, "rows": rows, "countries": summary}
+
+
+def _deliver(rng, source: SourceMapping, kinds: dict[str, pd.DataFrame], delivery: np.ndarray, landing: Path) -> int:
+    """One file per kind and delivered quarter (header-only when a quarter had no records)."""
+    delivered = sorted(set(np.array(periods())[delivery]))
+    n = 0
+    for spec in source.files:
+        frame = kinds[spec.kind]
+        for period in delivered:
+            write_export(rng, source, spec, frame[frame.file_period == period], landing, period)
+            n += 1
+    return n
+
+
+def _write_truth(truth: Path, victims, records, screened, seed: int, scale: float) -> None:
+    pd.concat(victims, ignore_index=True).to_parquet(truth / "victims.parquet", index=False)
+    pd.concat(records, ignore_index=True).to_parquet(truth / "records.parquet", index=False)
+    if screened:
+        s = pd.concat(screened, ignore_index=True)
+        s.groupby(["source_id", "file_period"]).agg(
+            screened=("record_id", "size"), flagged=("flagged", lambda f: int((f == "yes").sum()))
+        ).reset_index().to_parquet(truth / "screenings.parquet", index=False)
+    (truth / "world.json").write_text(json.dumps({"seed": seed, "scale": scale, "params": params()}, indent=1))
