@@ -61,8 +61,6 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise ReadError(f"the file is not valid {encoding} text (it ends inside a character)") from None
-    if offset == 0:
-        raise ReadError("the file is empty")
     if not utf8 and non_ascii and looks_utf8:
         raise ReadError(f"the file is UTF-8 text, but its mapping says {encoding}")
     return target
@@ -103,8 +101,10 @@ def _duckdb_error(exc: Exception, what: str) -> ReadError:
     return ReadError(f"the file is not valid {what}{where}: {kind}")
 
 
-def _read_csv(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+def _read_csv(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]) -> pa.Table:
     text_path = _decode_to_utf8(path, spec.encoding, workdir)
+    if text_path.stat().st_size == 0:
+        raise ReadError("the file is empty: not even a header row")
     header = _csv_header(text_path, spec.delimiter)
     if len(set(header)) != len(header):
         raise ReadError("the header row names a column twice")
@@ -119,8 +119,11 @@ def _read_csv(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
         raise _duckdb_error(exc, "CSV") from None
 
 
-def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]) -> pa.Table:
+    """JSON lines have no header: a file without records is a delivery of no records."""
     text_path = _decode_to_utf8(path, spec.encoding, workdir)
+    if _blank(text_path):
+        return pa.table({c: pa.array([], type=pa.string()) for c in columns})
     try:
         con.sql(
             f"CREATE OR REPLACE TEMP TABLE __json AS SELECT json FROM read_json_objects("
@@ -132,14 +135,20 @@ def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
         keys = [k for (k,) in con.sql(
             "SELECT k FROM (SELECT unnest(json_keys(json)) AS k FROM __json) "
             "GROUP BY k ORDER BY k").fetchall()]
-        if not keys:
-            raise ReadError("the file holds no records")
         cols = ", ".join(f"json ->> {_sql_str(k)} AS {_ident(k)}" for k in keys)
         return con.sql(f"SELECT {cols} FROM __json").to_arrow_table()
     except duckdb.Error as exc:
         raise _duckdb_error(exc, "JSON lines") from None
     finally:
         con.sql("DROP TABLE IF EXISTS __json")
+
+
+def _blank(path: Path) -> bool:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            if chunk.strip():
+                return False
+    return True
 
 
 def _ident(name: str) -> str:
@@ -157,7 +166,7 @@ def _cell(value, date_format: str):
     return text if text.strip() else None
 
 
-def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]) -> pa.Table:
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
@@ -189,8 +198,10 @@ def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
 READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "xlsx": _read_xlsx}
 
 
-def read_export(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, workdir: Path) -> pa.Table:
+def read_export(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, workdir: Path,
+                columns: list[str]) -> pa.Table:
     """The export as strings in file order, plus RECORD_NO (1 = the first record).
+    `columns` are the registered columns (used where a format has no header to read).
 
     >>> import duckdb, tempfile; from pathlib import Path
     >>> from connectors.mapping import FileSpec
@@ -198,10 +209,10 @@ def read_export(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, work
     >>> _ = f.write_bytes("Fallnummer;Geschlecht\\nA-1;weiblich\\n".encode("cp1252"))
     >>> spec = FileSpec(kind="case", pattern="*.csv", format="csv", encoding="cp1252",
     ...                 delimiter=";", columns={"record_id": "Fallnummer", "gender": "Geschlecht"})
-    >>> read_export(duckdb.connect(), f, spec, d).to_pylist()
+    >>> read_export(duckdb.connect(), f, spec, d, ["Fallnummer", "Geschlecht"]).to_pylist()
     [{'Fallnummer': 'A-1', 'Geschlecht': 'weiblich', '__record_no': 1}]
     """
-    table = READERS[spec.format](con, path, spec, workdir)
+    table = READERS[spec.format](con, path, spec, workdir, columns)
     if RECORD_NO in table.column_names:
         raise ReadError(f"the file has a column named {RECORD_NO}")
     return table.append_column(RECORD_NO, pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))

@@ -7,6 +7,7 @@ check, reported as such, not a failure of the data.
 """
 
 import json
+import logging
 import os
 import re
 import dataclasses
@@ -22,6 +23,8 @@ import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
 from data_contracts.build import pii  # noqa: E402
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 CHECK_NAMES = {
     "expect_table_columns_to_match_set": "columns",

@@ -1,7 +1,8 @@
 """Find the files in landing/ and route each to its source mapping and export kind.
 
-A delivery is identified by its bytes (sha256): the same bytes again are a no-op. New bytes
-at the path of a loaded file are a corrected re-delivery that replaces it.
+A delivery is a path in landing/ with its bytes (sha256): the same bytes at the same path
+again are a no-op. New bytes at the path of a loaded file are a corrected re-delivery that
+replaces it. (Identical bytes at two paths are two deliveries: two empty quarters, say.)
 """
 
 import dataclasses
@@ -28,11 +29,12 @@ class Delivery:
     spec: FileSpec | None = None
     problem: str | None = None  # why it cannot be routed to a mapping
     status: str = "new"  # new | unchanged
-    supersedes: str | None = None  # sha256 of the loaded version this one replaces
+    supersedes: str | None = None  # file_id of the loaded version this one replaces
 
     @property
     def file_id(self) -> str:
-        return self.sha256[:16]
+        """The lineage key in raw.* and harmonised.*: path and bytes together."""
+        return hashlib.sha256(f"{self.rel}\n{self.sha256}".encode()).hexdigest()[:16]
 
     @property
     def kind(self) -> str | None:
@@ -67,8 +69,8 @@ def _route(d: Delivery, sources: dict[str, SourceMapping]) -> None:
 
 def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckDBPyConnection) -> list[Delivery]:
     """Every file in landing/, routed, and marked new or unchanged against the manifest."""
-    known = dict(con.sql("SELECT sha256, status FROM landing.manifest").fetchall())
-    loaded_at = dict(con.sql("SELECT path, sha256 FROM landing.manifest WHERE status = 'loaded'").fetchall())
+    known = set(con.sql("SELECT path, sha256 FROM landing.manifest").fetchall())
+    loaded_at = dict(con.sql("SELECT path, file_id FROM landing.manifest WHERE status = 'loaded'").fetchall())
     out = []
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         if path.name.startswith(IGNORED_PREFIXES) or path.name.endswith(IGNORED_SUFFIXES):
@@ -76,7 +78,7 @@ def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckD
         rel = path.relative_to(landing).as_posix()
         d = Delivery(path=path, rel=rel, sha256=sha256_of(path), size=path.stat().st_size)
         _route(d, sources)
-        if d.sha256 in known:
+        if (rel, d.sha256) in known:
             d.status = "unchanged"
         elif rel in loaded_at:
             d.supersedes = loaded_at[rel]

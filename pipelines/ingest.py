@@ -93,16 +93,28 @@ def ingest(data_dir: Path | None = None) -> dict:
         persons = link_persons(con, sources)
     finally:
         con.close()
-    status = Counter(o["status"] for o in outcomes)
-    records = Counter()
+    return summarise(settings, found, outcomes, persons)
+
+
+def summarise(settings: Settings, found: list[Delivery], outcomes: list[dict], persons: dict) -> dict:
+    """Files loaded / quarantined / unchanged, records and persons, by country."""
+    by_country: dict[str, Counter] = {}
+    for d in found:
+        if d.status == "unchanged":
+            by_country.setdefault(d.country or "?", Counter())["unchanged"] += 1
     for o in outcomes:
+        c = by_country.setdefault(o["country"] or "?", Counter())
+        c[o["status"]] += 1
         if o["status"] == "loaded":
-            records[o["kind"]] += o["records"]
+            c[o["kind"]] += o["records"]
+    for country, n in persons.items():
+        by_country.setdefault(country, Counter())["persons"] = n
+    keys = ("loaded", "quarantined", "unchanged", "case", "screening", "persons")
+    table = {c: {k: v[k] for k in keys} for c, v in sorted(by_country.items())}
     return {
         "warehouse": str(settings.warehouse),
-        "files": {"loaded": status["loaded"], "quarantined": status["quarantined"],
-                  "unchanged": sum(d.status == "unchanged" for d in found)},
-        "records": {"case": records["case"], "screening": records["screening"]},
-        "persons": persons,
+        "quarantine": str(settings.quarantine),
+        "by_country": table,
+        "total": {k: sum(v[k] for v in table.values()) for k in keys},
         "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
     }

@@ -21,8 +21,8 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _already_done(con, sha256: str) -> bool:
-    return bool(con.sql(f"SELECT count(*) FROM landing.manifest WHERE sha256 = '{sha256}'").fetchall()[0][0])
+def _already_done(con, d: Delivery) -> bool:
+    return bool(con.sql(f"SELECT count(*) FROM landing.manifest WHERE file_id = '{d.file_id}'").fetchall()[0][0])
 
 
 def _ensure_raw_table(con, name: str, columns: list[str]) -> None:
@@ -47,7 +47,7 @@ def _harmonised_select(kind: str) -> str:
 def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=None, quarantine_path=None) -> None:
     con.execute(
         "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [d.sha256, d.file_id, d.rel, d.country, d.source_id, d.kind, d.size, status, records,
+        [d.rel, d.sha256, d.file_id, d.country, d.source_id, d.kind, d.size, status, records,
          json.dumps(reasons) if reasons is not None else None, quarantine_path, d.supersedes,
          datetime.now(timezone.utc)],
     )
@@ -64,10 +64,10 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
     con.begin()
     try:
         if d.supersedes:
-            old = d.supersedes[:16]
+            old = d.supersedes
             con.sql(f"DELETE FROM {table_of(d.kind)} WHERE file_id = '{old}'")
             con.sql(f"DELETE FROM raw.{name} WHERE file_id = '{old}'")
-            con.sql(f"UPDATE landing.manifest SET status = 'superseded' WHERE sha256 = '{d.supersedes}'")
+            con.sql(f"UPDATE landing.manifest SET status = 'superseded' WHERE file_id = '{old}'")
         cols = ", ".join(_ident(c) for c in columns)
         con.sql(f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "
                 f"SELECT file_id, {RECORD_NO}, {cols} FROM stage_raw_{name} WHERE file_id = '{d.file_id}'")
@@ -77,7 +77,7 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
         _manifest_row(con, d, "loaded", records)
         con.commit()
         return records
-    except duckdb.ConstraintException:  # already in the manifest: a retry, nothing to do
+    except duckdb.ConstraintException:  # already in the manifest (path, bytes): a retry, nothing to do
         con.rollback()
         return 0
     except BaseException:
@@ -118,7 +118,7 @@ def report(d: Delivery, stage: str, failures: list[Failure], target: Path) -> di
 def quarantine(con: duckdb.DuckDBPyConnection, d: Delivery, stage: str, failures: list[Failure],
                quarantine_dir: Path) -> Path | None:
     """Move the file whole to quarantine/<CC>/<source_id>/ with <file>.report.json beside it."""
-    if _already_done(con, d.sha256):
+    if _already_done(con, d):
         return None
     routed = d.country and d.source_id and len(d.rel.split("/")) == 3
     directory = quarantine_dir / (f"{d.country}/{d.source_id}" if routed else "_unrouted")

@@ -70,7 +70,8 @@ class Staging:
             self.fail(d, "route", [Failure("routing", d.problem)])
             return
         try:
-            table = read_export(self.con, d.path, d.spec, Path(self._workdir.name))
+            table = read_export(self.con, d.path, d.spec, Path(self._workdir.name),
+                                list(d.source.columns(d.spec).values()))
         except ReadError as exc:
             self.fail(d, "read", [Failure("readable", str(exc))])
             return
@@ -149,7 +150,7 @@ class Staging:
     def _cross_file_duplicates(self, kind: str, supersedes: dict[str, str]) -> None:
         """Record ids already used by another file of the same source, staged or loaded."""
         table = schema(KIND_SCHEMA[kind])["table"]
-        replaced = ", ".join(f"'{s[:16]}'" for s in supersedes.values()) or "''"
+        replaced = ", ".join(f"'{s}'" for s in supersedes.values()) or "''"
         rows = self.con.sql(f"""
             WITH others AS (
                 SELECT source_id, record_id, file_id FROM stage_{kind}

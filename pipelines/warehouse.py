@@ -18,9 +18,9 @@ KINDS = {"case": "case_record", "screening": "screening_record"}
 
 MANIFEST = """
 CREATE TABLE IF NOT EXISTS landing.manifest (
-    sha256 VARCHAR PRIMARY KEY,       -- the delivered bytes: the same bytes again are a no-op
-    file_id VARCHAR NOT NULL UNIQUE,  -- lineage key in raw.* and harmonised.*
     path VARCHAR NOT NULL,            -- relative to landing/
+    sha256 VARCHAR NOT NULL,          -- the delivered bytes: the same bytes at the same path are a no-op
+    file_id VARCHAR NOT NULL UNIQUE,  -- lineage key in raw.* and harmonised.* (path and bytes)
     country VARCHAR,
     source_id VARCHAR,
     kind VARCHAR,
@@ -29,8 +29,9 @@ CREATE TABLE IF NOT EXISTS landing.manifest (
     records BIGINT,                   -- records in the file
     reasons JSON,                     -- why it was quarantined (checks, counts; never values)
     quarantine_path VARCHAR,
-    supersedes VARCHAR,               -- sha256 of the earlier version of the same path it replaced
-    processed_at TIMESTAMPTZ NOT NULL
+    supersedes VARCHAR,               -- file_id of the earlier version of the same path it replaced
+    processed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (path, sha256)
 )"""
 
 

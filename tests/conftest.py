@@ -1,0 +1,69 @@
+"""Shared fixtures: a real Prefect test harness, one small simulated world, and helpers to
+build a data directory from some of its deliveries."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="thb-prefect-")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from simulator import simulate  # noqa: E402
+
+SEED, SCALE = 11, 0.05
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness():
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> Path:
+    """A small simulated world: world/landing and world/truth (never modified)."""
+    out = tmp_path_factory.mktemp("world")
+    simulate(out, seed=SEED, scale=SCALE)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ingested(world, tmp_path_factory) -> Path:
+    """A data directory holding the whole world, ingested once (read-only for tests)."""
+    from pipelines.ingest import ingest
+
+    data = tmp_path_factory.mktemp("ingested")
+    shutil.copytree(world / "landing", data / "landing")
+    ingest(data)
+    return data
+
+
+@pytest.fixture
+def make_data(world, tmp_path):
+    """make_data(*source_ids) → a fresh data dir whose landing/ holds those sources' files."""
+
+    def make(*source_ids: str) -> Path:
+        data = tmp_path / "data"
+        for sid in source_ids:
+            src = world / "landing" / sid[:2] / sid
+            shutil.copytree(src, data / "landing" / sid[:2] / sid)
+        return data
+
+    return make
+
+
+def snapshot(warehouse: Path) -> dict:
+    """Every table of the warehouse with its row count and a content checksum."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = con.sql("SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                         "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1").fetchall()
+        return {t: con.sql(f"SELECT count(*), sum(hash(x)) FROM {t} AS x").fetchall()[0] for (t,) in tables}
+    finally:
+        con.close()

@@ -1,0 +1,119 @@
+"""The ingest flow end to end on the simulated world: everything loads, linkage matches
+the ground truth, re-ingest is a no-op, re-deliveries replace what they correct."""
+
+import json
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.ingest import ingest
+from tests.conftest import snapshot
+
+
+def q(data, sql):
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_simulated_file_loads(world, ingested):
+    files = [p for p in (world / "landing").rglob("*") if p.is_file()]
+    status = dict(q(ingested, "SELECT status, count(*) FROM landing.manifest GROUP BY 1"))
+    assert status == {"loaded": len(files)}
+
+
+def test_records_match_the_ground_truth(world, ingested):
+    truth = pd.read_parquet(world / "truth" / "records.parquet")
+    loaded = dict(q(ingested, "SELECT source_id, count(*) FROM harmonised.case_records GROUP BY 1"))
+    assert loaded == truth.groupby("source_id").size().to_dict()
+    screened = pd.read_parquet(world / "truth" / "screenings.parquet")
+    got = q(ingested, "SELECT sum(CASE WHEN flagged THEN 1 ELSE 0 END), count(*) FROM harmonised.screenings")[0]
+    assert got == (screened.flagged.sum(), screened.screened.sum())
+
+
+def test_harmonised_values_match_what_the_source_recorded(world, ingested):
+    truth = pd.read_parquet(world / "truth" / "records.parquet")
+    con = duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True)
+    got = con.sql("SELECT source_id, record_id, status, exploitation_form, route_stage, gender, age_group, "
+                  "reference_date, citizenship FROM harmonised.case_records").df()
+    con.close()
+    merged = truth.merge(got, on=["source_id", "record_id"], suffixes=("", "_got"))
+    assert len(merged) == len(truth)
+    for col in ("status", "exploitation_form", "route_stage", "gender", "age_group"):
+        assert (merged[col] == merged[col + "_got"]).all(), col
+    assert (pd.to_datetime(merged.reference_date) == pd.to_datetime(merged.reference_date_got)).all()
+    same = merged.citizenship.fillna("-") == merged.citizenship_got.fillna("-")
+    assert same.all()
+
+
+def test_linkage_matches_the_ground_truth(world, ingested):
+    """One person per person_key and country; a record without a key is its own person."""
+    truth = pd.read_parquet(world / "truth" / "records.parquet")
+    truth["country"] = truth.source_id.str[:2]
+    truth["person"] = truth.person_key.fillna("record:" + truth.source_id + "/" + truth.record_id)
+    expected = truth.groupby("country").person.nunique().to_dict()
+    assert dict(q(ingested, "SELECT reporting_country, count(*) FROM linked.persons GROUP BY 1")) == expected
+    # keyed persons are exactly the true victims their keys belong to
+    keyed = truth[truth.person_key.notna()]
+    assert (keyed.person_key == keyed.victim_key).all()
+    identified = keyed.groupby("person_key").status.apply(lambda s: "identified" if (s == "identified").any() else "presumed")
+    got = dict(q(ingested, "SELECT person_id, status FROM linked.persons WHERE has_key"))
+    assert {k: got[k] for k in identified.index} == identified.to_dict()
+
+
+def test_persons_count_once_in_the_quarter_of_their_first_record(ingested):
+    rows = q(ingested, """SELECT count(*) FROM linked.persons p JOIN (
+        SELECT reporting_country, coalesce(person_key, 'record:' || source_id || '/' || record_id) AS person_id,
+               min(reference_date) AS first FROM harmonised.case_records GROUP BY ALL) r USING (reporting_country, person_id)
+        WHERE p.first_quarter <> year(r.first) || '-Q' || quarter(r.first)""")
+    assert rows[0][0] == 0
+    assert q(ingested, "SELECT count(*) - count(DISTINCT (reporting_country, person_id)) FROM linked.persons")[0][0] == 0
+
+
+def test_capture_histories_cover_every_person(ingested):
+    per_country = dict(q(ingested, "SELECT reporting_country, count(*) FROM linked.persons GROUP BY 1"))
+    histories = dict(q(ingested, "SELECT reporting_country, sum(count) FROM linked.capture_histories GROUP BY 1"))
+    assert histories == per_country
+    con = duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True)
+    h = con.sql("SELECT * FROM linked.capture_histories WHERE reporting_country = 'DE'").df()
+    con.close()
+    lists = [c for c in h.columns if c.startswith("DE-")]
+    assert lists and h[lists].notna().all().all()
+    assert (h[lists].sum(axis=1) >= 1).all()  # every history names at least one list
+    assert h[[c for c in h.columns if c.startswith("AT-")]].isna().all().all()
+
+
+def test_reingest_is_a_no_op(make_data):
+    data = make_data("FI-POL-POLIISI", "FI-NGO-RIKU")
+    first = ingest(data)
+    before = snapshot(data / "warehouse.duckdb")
+    second = ingest(data)
+    assert first["total"]["loaded"] > 0 and second["total"]["loaded"] == 0
+    assert second["total"]["unchanged"] == first["total"]["loaded"]
+    assert snapshot(data / "warehouse.duckdb") == before
+
+
+def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
+    data = make_data("DE-POL-BKA")
+    ingest(data)
+    path = sorted((data / "landing/DE/DE-POL-BKA").glob("*.csv"))[4]
+    lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    assert len(lines) > 2
+    path.write_text("".join(lines[:-1]), encoding="utf-8-sig")  # the provider drops one record
+    summary = ingest(data)
+    assert summary["total"]["loaded"] == 1
+    manifest = q(data, f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{path.name}' ORDER BY processed_at")
+    assert manifest == [("superseded", len(lines) - 1), ("loaded", len(lines) - 2)]
+    total = q(data, "SELECT count(*) FROM harmonised.case_records")[0][0]
+    assert total == sum(r for (r,) in q(data, "SELECT records FROM landing.manifest WHERE status = 'loaded'"))
+
+
+def test_summary_counts_by_country(ingested, world):
+    summary = ingest(ingested)  # everything already there
+    assert summary["total"]["loaded"] == 0
+    assert set(summary["by_country"]) == {"GR", "MK", "RS", "BG", "AT", "DE", "SE", "FI"}
+    assert all(row["persons"] > 0 for c, row in summary["by_country"].items() if c != "MK")
