@@ -47,6 +47,8 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
             try:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as e:
+                if not utf8 and _is_utf8(chunk):
+                    raise ReadError(f"the file is UTF-8 text, but its mapping says {encoding}") from None
                 raise ReadError(f"the file is not valid {encoding} text (byte {offset + e.start})") from None
             if not utf8:
                 non_ascii = non_ascii or not chunk.isascii()
@@ -64,6 +66,14 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
     if not utf8 and non_ascii and looks_utf8:
         raise ReadError(f"the file is UTF-8 text, but its mapping says {encoding}")
     return target
+
+
+def _is_utf8(chunk: bytes) -> bool:
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start > len(chunk) - 4  # only a character cut at the chunk's end
+    return True
 
 
 class _Null:
@@ -131,7 +141,7 @@ def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[st
         )
         (bad,), = con.sql("SELECT count(*) FROM __json WHERE json_type(json) <> 'OBJECT'").fetchall()
         if bad:
-            raise ReadError(f"{bad} lines of the file are not JSON objects")
+            raise ReadError(f"the file is not valid JSON lines: {bad} line(s) are not JSON objects")
         keys = [k for (k,) in con.sql(
             "SELECT k FROM (SELECT unnest(json_keys(json)) AS k FROM __json) "
             "GROUP BY k ORDER BY k").fetchall()]

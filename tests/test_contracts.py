@@ -1,0 +1,233 @@
+"""Every class of contract failure: the file is quarantined whole with a report naming the
+check, column, count and rows (never a value), the warehouse is left exactly as it was,
+the good files beside it load, and a corrected re-delivery loads."""
+
+import csv
+import io
+import json
+import shutil
+
+import duckdb
+import pytest
+
+from connectors.mapping import load_sources
+from data_contracts.build import build_suites
+from pipelines.ingest import ingest
+from tests.conftest import snapshot
+from thb.settings import Settings
+
+SOURCES = load_sources()
+
+
+def _spec(source_id, kind="case"):
+    src = SOURCES[source_id]
+    return src, next(f for f in src.files if f.kind == kind)
+
+
+def read_rows(path, source_id):
+    _, spec = _spec(source_id)
+    text = path.read_bytes().decode(spec.encoding)
+    return list(csv.reader(io.StringIO(text), delimiter=spec.delimiter))
+
+
+def write_rows(path, source_id, rows, encoding=None):
+    _, spec = _spec(source_id)
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=spec.delimiter, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding or spec.encoding))
+
+
+def col(source_id, field):
+    src, spec = _spec(source_id)
+    return src.column(spec, field)
+
+
+def mutate_cell(field, value, row=2, source_id="DE-POL-BKA"):
+    def f(rows):
+        rows[row][rows[0].index(col(source_id, field))] = value
+        return rows
+    return f
+
+
+# name → (source, mutation of a real export, expected stage, expected check, field, bad value)
+def fresh_ids(rows, source_id, tag):
+    """The rows with record ids no other file uses, so a case fails for its own reason only."""
+    i = rows[0].index(col(source_id, "record_id"))
+    return [rows[0]] + [r[:i] + [f"{r[i]}-{tag}"] + r[i + 1:] for r in rows[1:]]
+
+
+def cases(good):
+    def csv_case(fn, source_id="DE-POL-BKA"):
+        def make(target):
+            rows = fresh_ids(read_rows(good[source_id], source_id), source_id, target.stem.rsplit("_", 1)[-1])
+            write_rows(target, source_id, fn(rows))
+        return make
+
+    def raw(data):
+        return lambda target: target.write_bytes(data)
+
+    bka = good["DE-POL-BKA"].read_bytes()
+    hp = good["GR-POL-HP"].read_bytes()
+    xlsx = good["FI-POL-POLIISI"].read_bytes()
+    jsonl = good["SE-POL-NMR"].read_bytes()
+    cut_line = bka.rstrip().rfind(b"\n")
+    second_delim = bka.find(b";", cut_line + 1)
+    second_delim = bka.find(b";", second_delim + 1)
+    return {
+        "utf8 under a cp1253 mapping": ("GR-POL-HP", raw(hp.decode("cp1253").encode("utf-8")), "read", "readable", None, None),
+        "cp1252 under a utf-8 mapping": ("DE-POL-BKA", raw(bka.decode("utf-8-sig").encode("cp1252")), "read", "readable", None, None),
+        "truncated csv": ("DE-POL-BKA", raw(bka[: second_delim + 1]), "read", "readable", None, None),
+        "truncated xlsx": ("FI-POL-POLIISI", raw(xlsx[: len(xlsx) // 2]), "read", "readable", None, None),
+        "empty csv": ("DE-POL-BKA", raw(b""), "read", "readable", None, None),
+        "binary junk named .csv": ("DE-POL-BKA", raw(bytes(range(256)) * 8), "read", "readable", None, None),
+        "png named .xlsx": ("FI-POL-POLIISI", raw(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64), "read", "readable", None, None),
+        "malformed json lines": ("SE-POL-NMR", raw(jsonl + '{"ärende_id": "x", \n'.encode()), "read", "readable", None, None),
+        "json line not an object": ("SE-POL-NMR", raw(jsonl + b"[1, 2]\n"), "read", "readable", None, None),
+        "missing column": ("DE-POL-BKA", csv_case(lambda rows: [r[:-1] for r in rows]), "structure", "columns", None, None),
+        "extra personal column": ("DE-POL-BKA", csv_case(lambda rows: [r + [v] for r, v in zip(rows, ["Vorname"] + ["Anna"] * len(rows))]),
+                                  "structure", "columns", None, "Anna"),
+        "unknown label": ("DE-POL-BKA", csv_case(mutate_cell("gender", "Mann")), "contract", "code_list", "gender", None),
+        "invalid date": ("DE-POL-BKA", csv_case(mutate_cell("reference_date", "31.02.2024")), "contract", "date_range", "reference_date", None),
+        "future date": ("DE-POL-BKA", csv_case(mutate_cell("reference_date", "01.01.2031")), "contract", "date_range", "reference_date", None),
+        "date in another format": ("DE-POL-BKA", csv_case(mutate_cell("reference_date", "2024-03-01")), "contract", "date_range", "reference_date", None),
+        "unknown country code": ("DE-POL-BKA", csv_case(mutate_cell("citizenship", "XX")), "contract", "code_list", "citizenship", None),
+        "age not a number": ("DE-POL-BKA", csv_case(mutate_cell("age_group", "ca. 30")), "contract", "code_list", "age_group", None),
+        "record_id missing": ("DE-POL-BKA", csv_case(mutate_cell("record_id", "")), "contract", "required", "record_id", None),
+        "duplicate record_id": ("DE-POL-BKA", csv_case(lambda rows: rows + [rows[1]]), "contract", "unique_record_id", "record_id", None),
+        "e-mail as person_key": ("DE-POL-BKA", csv_case(mutate_cell("person_key", "maria.k@example.org")), "contract", "pii_screen", "person_key", "maria.k@example.org"),
+        "phone as person_key": ("DE-POL-BKA", csv_case(mutate_cell("person_key", "+30 697 123 4567")), "contract", "pii_screen", "person_key", "+30 697 123 4567"),
+        "passport number as record_id": ("DE-POL-BKA", csv_case(mutate_cell("record_id", "AB1234567")), "contract", "pii_screen", "record_id", "AB1234567"),
+        "name as record_id": ("DE-POL-BKA", csv_case(mutate_cell("record_id", "Maria Papadopoulou")), "contract", "pii_screen", "record_id", "Papadopoulou"),
+        "status unknown to vocabulary": ("GR-POL-HP", csv_case(mutate_cell("status", "θύμα", source_id="GR-POL-HP"), "GR-POL-HP"), "contract", "code_list", "status", None),
+    }
+
+
+@pytest.fixture(scope="module")
+def scenario(world, tmp_path_factory):
+    """Ingest four sources, hold one good file back, then deliver it with every broken file."""
+    data = tmp_path_factory.mktemp("contracts")
+    for sid in ("DE-POL-BKA", "GR-POL-HP", "FI-POL-POLIISI", "SE-POL-NMR"):
+        shutil.copytree(world / "landing" / sid[:2] / sid, data / "landing" / sid[:2] / sid)
+    held_back = sorted((data / "landing/SE/SE-POL-NMR").glob("*.jsonl"))[-1]
+    spare = data / "held_back.jsonl"
+    shutil.move(held_back, spare)
+    good = {sid: max((data / "landing" / sid[:2] / sid).iterdir(), key=lambda p: p.stat().st_size)
+            for sid in ("DE-POL-BKA", "GR-POL-HP", "FI-POL-POLIISI", "SE-POL-NMR")}
+    outbox = data / "outbox"
+    outbox.mkdir()
+    bad = {}
+    for i, (name, (sid, make, *_)) in enumerate(cases(good).items()):
+        _, spec = _spec(sid)
+        target = outbox / spec.pattern.replace("*", f"case{i}")  # a name the source's pattern accepts
+        make(target)
+        bad[name] = (target, data / "landing" / sid[:2] / sid / target.name)
+    ingest(data)
+    before = snapshot(data / "warehouse.duckdb")
+    for target, destination in bad.values():  # deliver every broken file, and the held-back good one
+        shutil.move(target, destination)
+    shutil.move(spare, held_back)
+    summary = ingest(data)
+    after = snapshot(data / "warehouse.duckdb")
+    return {"data": data, "good": good, "summary": summary, "before": before, "after": after,
+            "held_back": held_back, "names": list(cases(good))}
+
+
+def _report(scenario, i):
+    data = scenario["data"]
+    matches = list((data / "quarantine").rglob(f"*_case{i}.*.report.json"))
+    matches = [m for m in matches if m.name.split(".")[0].endswith(f"_case{i}")]
+    assert len(matches) == 1, f"no report for case {i}"
+    return matches[0], json.loads(matches[0].read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("i", range(24))
+def test_broken_file_is_quarantined_with_a_report(scenario, i):
+    name = scenario["names"][i]
+    sid, _, stage, check, field, secret = cases(scenario["good"])[name]
+    path, report = _report(scenario, i)
+    assert path.parent == scenario["data"] / "quarantine" / sid[:2] / sid
+    assert path.with_name(path.name.removesuffix(".report.json")).exists(), "the file itself is quarantined beside its report"
+    assert report["stage"] == stage, name
+    failed = {f["check"]: f for f in report["failures"]}
+    assert check in failed, (name, report["failures"])
+    f = failed[check]
+    expected = {check} | ({"id_format"} if check == "pii_screen" and secret != "AB1234567" else set())
+    assert set(failed) == expected, (name, report["failures"])
+    if field:
+        assert f["field"] == field and f["column"] == col(sid, field)
+        rows = read_rows(scenario["good"][sid], sid) if sid != "FI-POL-POLIISI" else []
+        assert f["rows"] == ([1, len(rows)] if check == "unique_record_id" else [2]), name
+        assert f["count"] == len(f["rows"])
+    assert f["description"]
+    if secret:
+        assert secret not in path.read_text(encoding="utf-8"), "a report never quotes the file's values"
+
+
+def test_warehouse_is_exactly_as_before_except_the_manifest(scenario):
+    before, after = dict(scenario["before"]), dict(scenario["after"])
+    before.pop("landing.manifest"), after.pop("landing.manifest")
+    changed = {t for t in after if before.get(t) != after[t]}
+    # only the held-back good file was added
+    con = duckdb.connect(str(scenario["data"] / "warehouse.duckdb"), read_only=True)
+    added = con.sql("SELECT count(*) FROM landing.manifest WHERE status = 'loaded' AND path LIKE '%"
+                    + scenario["held_back"].name + "'").fetchall()[0][0]
+    quarantined = con.sql("SELECT count(*) FROM landing.manifest WHERE status = 'quarantined'").fetchall()[0][0]
+    con.close()
+    assert added == 1 and quarantined == 24
+    assert changed <= {"harmonised.case_records", "raw.se_pol_nmr_case", "linked.persons", "linked.capture_histories"}
+
+
+def test_the_summary_names_every_quarantined_file(scenario):
+    s = scenario["summary"]
+    assert s["total"]["quarantined"] == 24 and s["total"]["loaded"] == 1
+    assert all(q["report"] and q["reason"] for q in s["quarantined"])
+
+
+def test_duplicate_of_a_record_in_another_file(world, make_data):
+    data = make_data("DE-POL-BKA")
+    ingest(data)
+    folder = data / "landing/DE/DE-POL-BKA"
+    src = max(folder.iterdir(), key=lambda p: p.stat().st_size)
+    rows = read_rows(src, "DE-POL-BKA")
+    write_rows(folder / "bka_lagebild_extra.csv", "DE-POL-BKA", [rows[0], rows[3]])
+    summary = ingest(data)
+    assert summary["total"]["quarantined"] == 1
+    report = json.loads(next((data / "quarantine").rglob("*.report.json")).read_text())
+    assert report["failures"][0]["check"] == "unique_record_id" and report["failures"][0]["rows"] == [1]
+
+
+def test_a_corrected_redelivery_of_a_quarantined_file_loads(make_data):
+    data = make_data("DE-POL-BKA")
+    folder = data / "landing/DE/DE-POL-BKA"
+    good = max(folder.iterdir(), key=lambda p: p.stat().st_size)
+    original = good.read_bytes()
+    rows = read_rows(good, "DE-POL-BKA")
+    write_rows(good, "DE-POL-BKA", mutate_cell("gender", "Mann")(rows))
+    bad = good.read_bytes()
+    first = ingest(data)
+    assert first["total"]["quarantined"] == 1 and not good.exists()
+    good.write_bytes(bad)  # the same bad bytes again: a no-op
+    assert ingest(data)["total"]["unchanged"] >= 1
+    good.write_bytes(original)  # the corrected file
+    third = ingest(data)
+    assert third["total"]["loaded"] == 1 and third["total"]["quarantined"] == 0
+
+
+def test_unrouted_files_are_quarantined(make_data):
+    data = make_data("DE-POL-BKA")
+    (data / "landing/DE/DE-XX-NEW").mkdir(parents=True)
+    (data / "landing/DE/DE-XX-NEW/export.csv").write_text("a;b\n1;2\n")
+    (data / "landing/DE/DE-POL-BKA/unexpected_name.csv").write_text("a;b\n1;2\n")
+    (data / "landing/stray.csv").write_text("a;b\n1;2\n")
+    summary = ingest(data)
+    reasons = sorted(q["reason"] for q in summary["quarantined"])
+    assert len(reasons) == 3
+    assert any("no connector mapping" in r for r in reasons)
+    assert any("matches none of the source's registered exports" in r for r in reasons)
+    assert (data / "quarantine/_unrouted/stray.csv").exists()
+
+
+def test_stored_suites_are_the_generated_ones():
+    """The JSON suites in data_contracts/suites/ are exactly what the mappings generate."""
+    stored = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in Settings().contracts_dir.glob("*.json")}
+    assert stored == build_suites(SOURCES)
