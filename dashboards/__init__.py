@@ -1,0 +1,1 @@
+"""The rapporteurs' Dash dashboard on the public release database (the dashboard issue)."""

@@ -1,0 +1,2 @@
+"""Differential privacy: OpenDP measurements, the privacy ledger, post-processing and
+intervals (the DP release issue)."""

@@ -1,0 +1,28 @@
+"""The `thb` command line, as a user runs it."""
+
+from typer.testing import CliRunner
+
+from thb.cli import app
+
+
+def test_simulate_then_ingest(tmp_path, monkeypatch):
+    monkeypatch.setenv("THB_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    sim = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--seed", "4", "--scale", "0.02"])
+    assert sim.exit_code == 0, sim.output
+    assert "ground truth" in sim.output and (tmp_path / "truth/victims.parquet").exists()
+    bad = tmp_path / "landing/DE/DE-POL-BKA/bka_lagebild_broken.csv"
+    bad.write_bytes(b"\x00\x01binary")
+    result = runner.invoke(app, ["ingest"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "total" in result.output and str(tmp_path / "warehouse.duckdb") in result.output.replace("\n", "")
+    assert "quarantined" in result.output and "NUL bytes" in result.output
+    again = runner.invoke(app, ["ingest"])
+    assert again.exit_code == 0 and "Traceback" not in again.output
+
+
+def test_help_lists_the_commands():
+    out = CliRunner().invoke(app, ["--help"]).output
+    for command in ("simulate", "ingest", "contracts"):
+        assert command in out
