@@ -77,8 +77,9 @@ BARE = textwrap.dedent("""
 
 def run(code: str, *args: str, env=None) -> dict:
     """Run code in a fresh Python (which reports its own peak RSS); return its JSON output."""
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         env=env or os.environ.copy(), check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env or os.environ.copy(), check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -97,12 +98,18 @@ def measure(rows: int, seed: int, workdir: Path) -> dict:
     bare = run(BARE, str(data / "landing"), str(workdir / f"bare{rows}.duckdb"))
     files = sum(1 for p in (data / "landing").rglob("*") if p.is_file()) + ingest["summary"]["quarantined"]
     return {
-        "rows": sim["rows"], "files": files, "simulate_s": round(simulate_s, 1),
-        "ingest_s": round(ingest["ingest_s"], 1), "prefect_startup_s": round(ingest["startup_s"], 1),
-        "rows_per_s": round(sim["rows"] / ingest["ingest_s"]), "peak_rss_mib": round(ingest["rss_mib"]),
-        "bare_duckdb_s": round(bare["bare_s"], 1), "bare_rss_mib": round(bare["rss_mib"]),
+        "rows": sim["rows"],
+        "files": files,
+        "simulate_s": round(simulate_s, 1),
+        "ingest_s": round(ingest["ingest_s"], 1),
+        "prefect_startup_s": round(ingest["startup_s"], 1),
+        "rows_per_s": round(sim["rows"] / ingest["ingest_s"]),
+        "peak_rss_mib": round(ingest["rss_mib"]),
+        "bare_duckdb_s": round(bare["bare_s"], 1),
+        "bare_rss_mib": round(bare["rss_mib"]),
         "ratio_to_bare": round(ingest["ingest_s"] / bare["bare_s"], 2),
-        "loaded": ingest["summary"]["loaded"], "quarantined": ingest["summary"]["quarantined"],
+        "loaded": ingest["summary"]["loaded"],
+        "quarantined": ingest["summary"]["quarantined"],
     }
 
 
@@ -120,8 +127,10 @@ def main() -> None:
         print("  " + json.dumps(results[-1]), flush=True)
     print(f"\n{'rows':>10} {'files':>6} {'ingest s':>9} {'rows/s':>9} {'peak RSS MiB':>13} {'bare s':>7} {'ratio':>6}")
     for r in results:
-        print(f"{r['rows']:>10,} {r['files']:>6} {r['ingest_s']:>9} {r['rows_per_s']:>9,} {r['peak_rss_mib']:>13}"
-              f" {r['bare_duckdb_s']:>7} {r['ratio_to_bare']:>6}")
+        print(
+            f"{r['rows']:>10,} {r['files']:>6} {r['ingest_s']:>9} {r['rows_per_s']:>9,} {r['peak_rss_mib']:>13}"
+            f" {r['bare_duckdb_s']:>7} {r['ratio_to_bare']:>6}"
+        )
     print("targets: 1M rows in ≤ 60 s, ≤ 2048 MiB, ≤ 5× bare DuckDB")
 
 

@@ -43,19 +43,24 @@ def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
     cell = f"nullif(trim({_ident(source.column(spec, field))}), '')"
     if ftype == "date":
         fmt = _lit(spec.date_format)
-        return f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce(try_strptime({cell}, {fmt})::DATE, DATE '{BAD_DATE}') END"
+        parsed = f"coalesce(try_strptime({cell}, {fmt})::DATE, DATE '{BAD_DATE}')"
+        return f"CASE WHEN {cell} IS NULL THEN NULL ELSE {parsed} END"
     if ftype == "country":
         wanted = 3 if spec.country_codes == "alpha3" else 2
         valid = {k: v for k, v in iso_countries().items() if len(k) == wanted}
         return f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce({_map(valid)}[upper({cell})], {_lit(UNMAPPED)}) END"
     if field == "age_group" and spec.age_in_years:
         years = f"try_cast({cell} AS INTEGER)"
-        return (f"CASE WHEN {cell} IS NULL THEN 'unknown' WHEN NOT regexp_full_match({cell}, '[0-9]{{1,3}}') "
-                f"THEN {_lit(UNMAPPED)} ELSE {_age_groups(years)} END")
+        return (
+            f"CASE WHEN {cell} IS NULL THEN 'unknown' WHEN NOT regexp_full_match({cell}, '[0-9]{{1,3}}') "
+            f"THEN {_lit(UNMAPPED)} ELSE {_age_groups(years)} END"
+        )
     if codelist:
         empty = _lit("unknown") if "unknown" in codes(codelist) else "NULL"
-        return (f"CASE WHEN {cell} IS NULL THEN {empty} "
-                f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {_lit(UNMAPPED)}) END")
+        return (
+            f"CASE WHEN {cell} IS NULL THEN {empty} "
+            f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {_lit(UNMAPPED)}) END"
+        )
     return cell
 
 

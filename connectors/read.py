@@ -40,7 +40,7 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
     as_utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     looks_utf8, non_ascii, offset = True, False, 0
     target = path if utf8 else workdir / (path.name + ".utf8")
-    with open(path, "rb") as src, (open(target, "w", encoding="utf-8", newline="") if not utf8 else _Null()) as dst:
+    with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") if not utf8 else _Null() as dst:
         while chunk := src.read(CHUNK):
             if b"\x00" in chunk:
                 raise ReadError("the file contains NUL bytes: binary data, not text")
@@ -139,12 +139,15 @@ def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[st
             f"CREATE OR REPLACE TEMP TABLE __json AS SELECT json FROM read_json_objects("
             f"{_sql_str(str(text_path))}, format='newline_delimited')"
         )
-        (bad,), = con.sql("SELECT count(*) FROM __json WHERE json_type(json) <> 'OBJECT'").fetchall()
+        ((bad,),) = con.sql("SELECT count(*) FROM __json WHERE json_type(json) <> 'OBJECT'").fetchall()
         if bad:
             raise ReadError(f"the file is not valid JSON lines: {bad} line(s) are not JSON objects")
-        keys = [k for (k,) in con.sql(
-            "SELECT k FROM (SELECT unnest(json_keys(json)) AS k FROM __json) "
-            "GROUP BY k ORDER BY k").fetchall()]
+        keys = [
+            k
+            for (k,) in con.sql(
+                "SELECT k FROM (SELECT unnest(json_keys(json)) AS k FROM __json) GROUP BY k ORDER BY k"
+            ).fetchall()
+        ]
         cols = ", ".join(f"json ->> {_sql_str(k)} AS {_ident(k)}" for k in keys)
         return con.sql(f"SELECT {cols} FROM __json").to_arrow_table()
     except duckdb.Error as exc:
@@ -199,7 +202,7 @@ def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str
         raise ReadError(f"the workbook cannot be read ({type(exc).__name__})") from None
     finally:
         wb.close()
-    if any(len(r) > len(header) and any(v is not None for v in r[len(header):]) for r in data):
+    if any(len(r) > len(header) and any(v is not None for v in r[len(header) :]) for r in data):
         raise ReadError("some rows have values beyond the last named column")
     cols = list(zip(*[r[: len(header)] + [None] * (len(header) - len(r)) for r in data])) or [()] * len(header)
     return pa.table({h: pa.array(c, type=pa.string()) for h, c in zip(header, cols)})
@@ -208,8 +211,9 @@ def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str
 READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "xlsx": _read_xlsx}
 
 
-def read_export(con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, workdir: Path,
-                columns: list[str]) -> pa.Table:
+def read_export(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, workdir: Path, columns: list[str]
+) -> pa.Table:
     """The export as strings in file order, plus RECORD_NO (1 = the first record).
     `columns` are the registered columns (used where a format has no header to read).
 

@@ -39,11 +39,19 @@ def export_suite(source: SourceMapping, kind: str) -> dict:
     spec = next(s for s in source.files if s.kind == kind)
     return {
         "name": f"{source.source_id}.{kind}",
-        "meta": {"source_id": source.source_id, "kind": kind, "generated_from": f"connectors/sources/{source.source_id}.yaml"},
+        "meta": {
+            "source_id": source.source_id,
+            "kind": kind,
+            "generated_from": f"connectors/sources/{source.source_id}.yaml",
+        },
         "expectations": [
-            _exp("expect_table_columns_to_match_set", None,
-                 "the export has exactly its registered columns",
-                 column_set=list(source.columns(spec).values()), exact_match=True),
+            _exp(
+                "expect_table_columns_to_match_set",
+                None,
+                "the export has exactly its registered columns",
+                column_set=list(source.columns(spec).values()),
+                exact_match=True,
+            ),
         ],
     }
 
@@ -59,34 +67,80 @@ def harmonised_suite(kind: str) -> dict:
             exps.append(_exp("expect_column_values_to_not_be_null", field, "a value is required"))
         t = spec["type"]
         if t == "code":
-            exps.append(_exp("expect_column_values_to_be_in_set", field,
-                             "the label is not in the source's vocabulary (its mapping file)",
-                             column=field, value_set=codes(spec["codelist"])))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_in_set",
+                    field,
+                    "the label is not in the source's vocabulary (its mapping file)",
+                    column=field,
+                    value_set=codes(spec["codelist"]),
+                )
+            )
         elif t == "bool":
-            exps.append(_exp("expect_column_values_to_be_in_set", field,
-                             "the yes/no label is not in the source's vocabulary",
-                             column=field, value_set=codes("flag")))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_in_set",
+                    field,
+                    "the yes/no label is not in the source's vocabulary",
+                    column=field,
+                    value_set=codes("flag"),
+                )
+            )
         elif t == "country":
-            exps.append(_exp("expect_column_values_to_be_in_set", field,
-                             "not an ISO 3166-1 country code of the registered kind",
-                             column=field, value_set=country_codes()))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_in_set",
+                    field,
+                    "not an ISO 3166-1 country code of the registered kind",
+                    column=field,
+                    value_set=country_codes(),
+                )
+            )
         elif t == "date":
-            exps.append(_exp("expect_column_values_to_be_between", field,
-                             "not a valid date in the registered format, or outside 2000-01-01 .. today",
-                             column=field, min_value=MIN_DATE, max_value={"$PARAMETER": "today"}))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_between",
+                    field,
+                    "not a valid date in the registered format, or outside 2000-01-01 .. today",
+                    column=field,
+                    min_value=MIN_DATE,
+                    max_value={"$PARAMETER": "today"},
+                )
+            )
         elif field in ("record_id", "person_key"):
-            exps.append(_exp("expect_column_values_to_match_regex", field,
-                             "not a pseudonymous id (letters, digits and - _ . / : only)",
-                             column=field, regex=id_pattern))
-            exps.append(_exp("expect_column_values_to_not_match_regex_list", field,
-                             "looks like personal data (a name, e-mail, phone or document number)",
-                             column=field, regex_list=patterns))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_match_regex",
+                    field,
+                    "not a pseudonymous id (letters, digits and - _ . / : only)",
+                    column=field,
+                    regex=id_pattern,
+                )
+            )
+            exps.append(
+                _exp(
+                    "expect_column_values_to_not_match_regex_list",
+                    field,
+                    "looks like personal data (a name, e-mail, phone or document number)",
+                    column=field,
+                    regex_list=patterns,
+                )
+            )
     for e in exps:
         e["kwargs"].setdefault("column", e["meta"]["field"])
-    exps.append(_exp("expect_column_values_to_be_unique", "record_id",
-                     "record_id is repeated within the file", column="file_record"))
-    return {"name": f"harmonised.{kind}", "meta": {"kind": kind, "generated_from": "data_contracts/schema.yaml"},
-            "expectations": exps}
+    exps.append(
+        _exp(
+            "expect_column_values_to_be_unique",
+            "record_id",
+            "record_id is repeated within the file",
+            column="file_record",
+        )
+    )
+    return {
+        "name": f"harmonised.{kind}",
+        "meta": {"kind": kind, "generated_from": "data_contracts/schema.yaml"},
+        "expectations": exps,
+    }
 
 
 def build_suites(sources: dict[str, SourceMapping]) -> dict[str, dict]:

@@ -6,11 +6,11 @@ and the row numbers, and never a value. An expectation that raised is an error o
 check, reported as such, not a failure of the data.
 """
 
+import dataclasses
 import json
 import logging
 import os
 import re
-import dataclasses
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -67,9 +67,11 @@ def _context():
 
 @cache
 def load_suite(path: Path):
-    """A stored suite, registered with the (in-memory) GX context once per process."""
+    """A stored suite, registered with the (in-memory) GX context once per process, under
+    its path: two contract directories may hold suites of the same name."""
     ctx, _ = _context()
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    spec["name"] = f"{spec['name']}@{Path(path).resolve()}"
     return ctx.suites.add(gx.ExpectationSuite(**spec))
 
 
@@ -89,9 +91,13 @@ def _columns_failure(details: dict, description: str) -> Failure:
     if unexpected:
         shown = [c for c in unexpected if not _pii_column(c)]
         hidden = len(unexpected) - len(shown)
-        parts.append("unexpected columns: " + ", ".join(shown + ([f"{hidden} more withheld (they look like personal data)"] if hidden else [])))
-    return Failure("columns", f"{description} ({'; '.join(parts)})" if parts else description,
-                   count=len(missing) + len(unexpected))
+        parts.append(
+            "unexpected columns: "
+            + ", ".join(shown + ([f"{hidden} more withheld (they look like personal data)"] if hidden else []))
+        )
+    return Failure(
+        "columns", f"{description} ({'; '.join(parts)})" if parts else description, count=len(missing) + len(unexpected)
+    )
 
 
 def validate(frame: pd.DataFrame, suite_path: Path, today: date | None = None) -> list[Failure]:
@@ -128,6 +134,13 @@ def validate(frame: pd.DataFrame, suite_path: Path, today: date | None = None) -
             failures.append(_columns_failure(r.result.get("details", {}), meta.get("description", "")))
         else:
             rows = [int(i) for i in r.result.get("unexpected_index_list") or []]
-            failures.append(Failure(check, meta.get("description", check), meta.get("field"),
-                                    count=int(r.result.get("unexpected_count") or len(rows)), rows=rows))
+            failures.append(
+                Failure(
+                    check,
+                    meta.get("description", check),
+                    meta.get("field"),
+                    count=int(r.result.get("unexpected_count") or len(rows)),
+                    rows=rows,
+                )
+            )
     return failures

@@ -53,13 +53,20 @@ def load_or_quarantine(con, settings: Settings, staging: Staging, new: list[Deli
             if failures:
                 target = quarantine(con, d, staging.failed_stage[d.file_id], failures, settings.quarantine)
                 log.warning("quarantined %s: %d check(s) failed", d.rel, len(failures))
-                outcomes.append({"file": d.rel, "country": d.country, "status": "quarantined",
-                                 "report": str(target) + ".report.json" if target else None,
-                                 "reason": failures[0].description})
+                outcomes.append(
+                    {
+                        "file": d.rel,
+                        "country": d.country,
+                        "status": "quarantined",
+                        "report": str(target) + ".report.json" if target else None,
+                        "reason": failures[0].description,
+                    }
+                )
             else:
                 records = load(con, d, staging)
-                outcomes.append({"file": d.rel, "country": d.country, "status": "loaded",
-                                 "kind": d.kind, "records": records})
+                outcomes.append(
+                    {"file": d.rel, "country": d.country, "status": "loaded", "kind": d.kind, "records": records}
+                )
             advance(d.rel)
     return outcomes
 

@@ -27,8 +27,12 @@ def _already_done(con, d: Delivery) -> bool:
 
 def _ensure_raw_table(con, name: str, columns: list[str]) -> None:
     con.sql(f"CREATE TABLE IF NOT EXISTS raw.{name} (file_id VARCHAR NOT NULL, record_no BIGINT NOT NULL)")
-    have = {c for (c,) in con.sql(
-        f"SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = '{name}'").fetchall()}
+    have = {
+        c
+        for (c,) in con.sql(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = '{name}'"
+        ).fetchall()
+    }
     for c in columns:
         if c not in have:  # a source's export gained a column (its mapping changed)
             con.sql(f"ALTER TABLE raw.{name} ADD COLUMN {_ident(c)} VARCHAR")
@@ -47,9 +51,21 @@ def _harmonised_select(kind: str) -> str:
 def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=None, quarantine_path=None) -> None:
     con.execute(
         "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [d.rel, d.sha256, d.file_id, d.country, d.source_id, d.kind, d.size, status, records,
-         json.dumps(reasons) if reasons is not None else None, quarantine_path, d.supersedes,
-         datetime.now(timezone.utc)],
+        [
+            d.rel,
+            d.sha256,
+            d.file_id,
+            d.country,
+            d.source_id,
+            d.kind,
+            d.size,
+            status,
+            records,
+            json.dumps(reasons) if reasons is not None else None,
+            quarantine_path,
+            d.supersedes,
+            datetime.now(timezone.utc),
+        ],
     )
 
 
@@ -69,10 +85,14 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
             con.sql(f"DELETE FROM raw.{name} WHERE file_id = '{old}'")
             con.sql(f"UPDATE landing.manifest SET status = 'superseded' WHERE file_id = '{old}'")
         cols = ", ".join(_ident(c) for c in columns)
-        con.sql(f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "
-                f"SELECT file_id, {RECORD_NO}, {cols} FROM stage_raw_{name} WHERE file_id = '{d.file_id}'")
-        con.sql(f"INSERT INTO {table_of(d.kind)} SELECT {_harmonised_select(d.kind)} "
-                f"FROM stage_{d.kind} WHERE file_id = '{d.file_id}'")
+        con.sql(
+            f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "
+            f"SELECT file_id, {RECORD_NO}, {cols} FROM stage_raw_{name} WHERE file_id = '{d.file_id}'"
+        )
+        con.sql(
+            f"INSERT INTO {table_of(d.kind)} SELECT {_harmonised_select(d.kind)} "
+            f"FROM stage_{d.kind} WHERE file_id = '{d.file_id}'"
+        )
         records = staging.records[d.file_id]
         _manifest_row(con, d, "loaded", records)
         con.commit()
@@ -115,8 +135,9 @@ def report(d: Delivery, stage: str, failures: list[Failure], target: Path) -> di
     }
 
 
-def quarantine(con: duckdb.DuckDBPyConnection, d: Delivery, stage: str, failures: list[Failure],
-               quarantine_dir: Path) -> Path | None:
+def quarantine(
+    con: duckdb.DuckDBPyConnection, d: Delivery, stage: str, failures: list[Failure], quarantine_dir: Path
+) -> Path | None:
     """Move the file whole to quarantine/<CC>/<source_id>/ with <file>.report.json beside it."""
     if _already_done(con, d):
         return None

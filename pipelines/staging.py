@@ -58,7 +58,9 @@ class Staging:
         self.raw_tables_ready: set[str] = set()  # persistent raw.* tables known to exist
         self._workdir = tempfile.TemporaryDirectory(prefix="thb-stage-")
         for kind in KIND_SCHEMA:
-            con.sql(f"CREATE OR REPLACE TEMP TABLE stage_{kind} ({columns_ddl(kind, staged=True)}, file_record VARCHAR)")
+            con.sql(
+                f"CREATE OR REPLACE TEMP TABLE stage_{kind} ({columns_ddl(kind, staged=True)}, file_record VARCHAR)"
+            )
 
     def fail(self, d: Delivery, stage: str, failures: list[Failure]) -> None:
         self.failures.setdefault(d.file_id, []).extend(failures)
@@ -70,15 +72,20 @@ class Staging:
             self.fail(d, "route", [Failure("routing", d.problem)])
             return
         try:
-            table = read_export(self.con, d.path, d.spec, Path(self._workdir.name),
-                                list(d.source.columns(d.spec).values()))
+            table = read_export(
+                self.con, d.path, d.spec, Path(self._workdir.name), list(d.source.columns(d.spec).values())
+            )
         except ReadError as exc:
             self.fail(d, "read", [Failure("readable", str(exc))])
             return
         header = table.column_names[:-1]
         suite = self.contracts_dir / f"{d.source_id}.{d.kind}.json"
         if not suite.exists():
-            self.fail(d, "structure", [Failure("contract", f"no data contract for {d.source_id}.{d.kind}: run `thb contracts build`")])
+            self.fail(
+                d,
+                "structure",
+                [Failure("contract", f"no data contract for {d.source_id}.{d.kind}: run `thb contracts build`")],
+            )
             return
         if failures := structure_failures(suite, tuple(header)):
             self.fail(d, "structure", failures)
@@ -161,14 +168,27 @@ class Staging:
               ON o.source_id = s.source_id AND o.record_id = s.record_id AND o.file_id <> s.file_id
             GROUP BY s.file_id""").fetchall()
         for file_id, recs in rows:
-            source_id = self.con.sql(f"SELECT any_value(source_id) FROM stage_{kind} WHERE file_id = '{file_id}'").fetchall()[0][0]
+            source_id = self.con.sql(
+                f"SELECT any_value(source_id) FROM stage_{kind} WHERE file_id = '{file_id}'"
+            ).fetchall()[0][0]
             source, spec = self.raw[(source_id, kind)]
-            self._fail_id(file_id, "contract", [Failure(
-                "unique_record_id", "record_id is already used by another file of this source",
-                "record_id", source.column(spec, "record_id"), len(recs), list(recs))])
+            self._fail_id(
+                file_id,
+                "contract",
+                [
+                    Failure(
+                        "unique_record_id",
+                        "record_id is already used by another file of this source",
+                        "record_id",
+                        source.column(spec, "record_id"),
+                        len(recs),
+                        list(recs),
+                    )
+                ],
+            )
 
     def close(self) -> None:
-        for (source_id, kind) in self.raw:
+        for source_id, kind in self.raw:
             self.con.sql(f"DROP TABLE IF EXISTS stage_raw_{raw_table(source_id, kind)}")
         for kind in KIND_SCHEMA:
             self.con.sql(f"DROP TABLE IF EXISTS stage_{kind}")

@@ -8,10 +8,8 @@ import openpyxl
 import pandas as pd
 from openpyxl.cell import WriteOnlyCell
 
-from connectors.mapping import SourceMapping, FileSpec, field_list
-from data_contracts.codelists import codelists, iso_countries
-from data_contracts.codelists import schema
-from connectors.mapping import KIND_SCHEMA
+from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list
+from data_contracts.codelists import codelists, iso_countries, schema
 
 ALPHA3 = {a2: a3 for a3, a2 in iso_countries().items() if len(a3) == 3}
 EXCEL_DATE = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY"}
@@ -71,8 +69,9 @@ def _write_text(frame: pd.DataFrame, path: Path, spec: FileSpec) -> None:
             frame[col] = frame[col].dt.strftime(spec.date_format)
     if spec.format == "csv":
         legacy = spec.encoding.startswith("cp")  # Windows exports: CRLF line ends
-        frame.to_csv(path, sep=spec.delimiter, encoding=spec.encoding, index=False,
-                     lineterminator="\r\n" if legacy else "\n")
+        frame.to_csv(
+            path, sep=spec.delimiter, encoding=spec.encoding, index=False, lineterminator="\r\n" if legacy else "\n"
+        )
     else:
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
 

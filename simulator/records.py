@@ -37,8 +37,9 @@ def delivery_periods(rng, source: SourceMapping) -> np.ndarray:
     return target
 
 
-def case_records(rng, victims: pd.DataFrame, seen: np.ndarray, source: SourceMapping,
-                 delivery: np.ndarray) -> pd.DataFrame:
+def case_records(
+    rng, victims: pd.DataFrame, seen: np.ndarray, source: SourceMapping, delivery: np.ndarray
+) -> pd.DataFrame:
     """The case records of one source, in harmonised codes, with truth columns; `delivery`
     is the source's delivery plan (see delivery_periods)."""
     p, t = params(), source.source_type

@@ -20,8 +20,9 @@ def country_rng(seed: int, country: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(country.encode())])
 
 
-def simulate(out: Path, seed: int = 2025, scale: float = 1.0,
-             progress: Callable[[str], None] = lambda country: None) -> dict:
+def simulate(
+    out: Path, seed: int = 2025, scale: float = 1.0, progress: Callable[[str], None] = lambda country: None
+) -> dict:
     """Write out/landing/<CC>/<source_id>/<files> and out/truth/; return a summary.
 
     >>> import tempfile; from pathlib import Path
@@ -54,8 +55,13 @@ def simulate(out: Path, seed: int = 2025, scale: float = 1.0,
             n_records += sum(len(k) for k in kinds.values())
         world_victims["n_sources"] = np.sum(list(seen.values()), axis=0) if seen else 0
         victims.append(world_victims)
-        summary[country] = {"victims": len(world_victims), "seen": int((world_victims.n_sources > 0).sum()),
-                            "rows": n_records, "files": files, "detection_shift": round(shift, 4)}
+        summary[country] = {
+            "victims": len(world_victims),
+            "seen": int((world_victims.n_sources > 0).sum()),
+            "rows": n_records,
+            "files": files,
+            "detection_shift": round(shift, 4),
+        }
     _write_truth(truth, victims, records, screened, seed, scale)
     rows = sum(len(r) for r in records) + sum(len(s) for s in screened)
     return {"seed": seed, "scale": scale, "rows": rows, "countries": summary}

@@ -14,8 +14,8 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from connectors.mapping import SourceMapping
-from data_contracts.codelists import codelists, codes
-from thb.periods import quarter_of, quarter_start, quarters
+from data_contracts.codelists import codelists
+from thb.periods import quarter_start, quarters
 
 CHILD = ["0-11", "12-17"]
 TRANSIT_COUNTRIES = [c for c, v in codelists()["reporting_country"]["codes"].items() if v["route_role"] == "transit"]

@@ -62,8 +62,10 @@ def snapshot(warehouse: Path) -> dict:
     """Every table of the warehouse with its row count and a content checksum."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = con.sql("SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                         "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1").fetchall()
+        tables = con.sql(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1"
+        ).fetchall()
         return {t: con.sql(f"SELECT count(*), sum(hash(x)) FROM {t} AS x").fetchall()[0] for (t,) in tables}
     finally:
         con.close()

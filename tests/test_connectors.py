@@ -7,7 +7,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from connectors.mapping import load_sources, load_source
+from connectors.mapping import load_source, load_sources
 from connectors.read import ReadError, read_export
 from pipelines.ingest import ingest
 from thb.cli import app
@@ -119,17 +119,23 @@ def test_a_new_source_needs_only_a_mapping_file(tmp_path, monkeypatch):
     assert (contracts / "AT-NGO-MENVIA.case.json").exists()
     export = data / "landing/AT/AT-NGO-MENVIA/menvia_2025-Q2.tsv"
     export.parent.mkdir(parents=True)
-    export.write_bytes(textwrap.dedent("""\
+    export.write_bytes(
+        textwrap.dedent("""\
         Klient\tSchlüssel\tErstkontakt\tForm\tOrt\tStaat\tG\tAlter\tSchulden
         MV-0001\tpk-at-0a1b2c3d\t20250403\tArbeit\tZiel\tPK\tM\t25-34\tJ
         MV-0002\t\t20250519\tBetteln\tTransit\tRO\tM\t<18\tunbek.
         MV-0003\tpk-at-9f8e7d6c\t20250611\t?\tHerkunft\t\tF\t\tN
-        """).replace("\n", "\r\n").encode("cp1252"))
+        """)
+        .replace("\n", "\r\n")
+        .encode("cp1252")
+    )
     summary = ingest(data)
     assert summary["total"]["loaded"] == 1, summary
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    rows = con.sql("SELECT record_id, person_key, reference_date::VARCHAR, status, exploitation_form, route_stage, "
-                   "citizenship, gender, age_group, smuggling_debt FROM harmonised.case_records ORDER BY 1").fetchall()
+    rows = con.sql(
+        "SELECT record_id, person_key, reference_date::VARCHAR, status, exploitation_form, route_stage, "
+        "citizenship, gender, age_group, smuggling_debt FROM harmonised.case_records ORDER BY 1"
+    ).fetchall()
     assert rows == [
         ("MV-0001", "pk-at-0a1b2c3d", "2025-04-03", "presumed", "labour", "destination", "PK", "male", "25-34", True),
         ("MV-0002", None, "2025-05-19", "presumed", "begging", "transit", "RO", "male", "12-17", None),

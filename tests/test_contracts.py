@@ -46,6 +46,7 @@ def mutate_cell(field, value, row=2, source_id="DE-POL-BKA"):
     def f(rows):
         rows[row][rows[0].index(col(source_id, field))] = value
         return rows
+
     return f
 
 
@@ -53,7 +54,7 @@ def mutate_cell(field, value, row=2, source_id="DE-POL-BKA"):
 def fresh_ids(rows, source_id, tag):
     """The rows with record ids no other file uses, so a case fails for its own reason only."""
     i = rows[0].index(col(source_id, "record_id"))
-    return [rows[0]] + [r[:i] + [f"{r[i]}-{tag}"] + r[i + 1:] for r in rows[1:]]
+    return [rows[0]] + [r[:i] + [f"{r[i]}-{tag}"] + r[i + 1 :] for r in rows[1:]]
 
 
 def cases(good):
@@ -61,6 +62,7 @@ def cases(good):
         def make(target):
             rows = fresh_ids(read_rows(good[source_id], source_id), source_id, target.stem.rsplit("_", 1)[-1])
             write_rows(target, source_id, fn(rows))
+
         return make
 
     def raw(data):
@@ -74,31 +76,156 @@ def cases(good):
     second_delim = bka.find(b";", cut_line + 1)
     second_delim = bka.find(b";", second_delim + 1)
     return {
-        "utf8 under a cp1253 mapping": ("GR-POL-HP", raw(hp.decode("cp1253").encode("utf-8")), "read", "readable", None, None),
-        "cp1252 under a utf-8 mapping": ("DE-POL-BKA", raw(bka.decode("utf-8-sig").encode("cp1252")), "read", "readable", None, None),
+        "utf8 under a cp1253 mapping": (
+            "GR-POL-HP",
+            raw(hp.decode("cp1253").encode("utf-8")),
+            "read",
+            "readable",
+            None,
+            None,
+        ),
+        "cp1252 under a utf-8 mapping": (
+            "DE-POL-BKA",
+            raw(bka.decode("utf-8-sig").encode("cp1252")),
+            "read",
+            "readable",
+            None,
+            None,
+        ),
         "truncated csv": ("DE-POL-BKA", raw(bka[: second_delim + 1]), "read", "readable", None, None),
         "truncated xlsx": ("FI-POL-POLIISI", raw(xlsx[: len(xlsx) // 2]), "read", "readable", None, None),
         "empty csv": ("DE-POL-BKA", raw(b""), "read", "readable", None, None),
         "binary junk named .csv": ("DE-POL-BKA", raw(bytes(range(256)) * 8), "read", "readable", None, None),
         "png named .xlsx": ("FI-POL-POLIISI", raw(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64), "read", "readable", None, None),
-        "malformed json lines": ("SE-POL-NMR", raw(jsonl + '{"ärende_id": "x", \n'.encode()), "read", "readable", None, None),
+        "malformed json lines": (
+            "SE-POL-NMR",
+            raw(jsonl + '{"ärende_id": "x", \n'.encode()),
+            "read",
+            "readable",
+            None,
+            None,
+        ),
         "json line not an object": ("SE-POL-NMR", raw(jsonl + b"[1, 2]\n"), "read", "readable", None, None),
-        "missing column": ("DE-POL-BKA", csv_case(lambda rows: [r[:-1] for r in rows]), "structure", "columns", None, None),
-        "extra personal column": ("DE-POL-BKA", csv_case(lambda rows: [r + [v] for r, v in zip(rows, ["Vorname"] + ["Anna"] * len(rows))]),
-                                  "structure", "columns", None, "Anna"),
-        "unknown label": ("DE-POL-BKA", csv_case(mutate_cell("gender", "Mann")), "contract", "code_list", "gender", None),
-        "invalid date": ("DE-POL-BKA", csv_case(mutate_cell("reference_date", "31.02.2024")), "contract", "date_range", "reference_date", None),
-        "future date": ("DE-POL-BKA", csv_case(mutate_cell("reference_date", "01.01.2031")), "contract", "date_range", "reference_date", None),
-        "date in another format": ("DE-POL-BKA", csv_case(mutate_cell("reference_date", "2024-03-01")), "contract", "date_range", "reference_date", None),
-        "unknown country code": ("DE-POL-BKA", csv_case(mutate_cell("citizenship", "XX")), "contract", "code_list", "citizenship", None),
-        "age not a number": ("DE-POL-BKA", csv_case(mutate_cell("age_group", "ca. 30")), "contract", "code_list", "age_group", None),
-        "record_id missing": ("DE-POL-BKA", csv_case(mutate_cell("record_id", "")), "contract", "required", "record_id", None),
-        "duplicate record_id": ("DE-POL-BKA", csv_case(lambda rows: rows + [rows[1]]), "contract", "unique_record_id", "record_id", None),
-        "e-mail as person_key": ("DE-POL-BKA", csv_case(mutate_cell("person_key", "maria.k@example.org")), "contract", "pii_screen", "person_key", "maria.k@example.org"),
-        "phone as person_key": ("DE-POL-BKA", csv_case(mutate_cell("person_key", "+30 697 123 4567")), "contract", "pii_screen", "person_key", "+30 697 123 4567"),
-        "passport number as record_id": ("DE-POL-BKA", csv_case(mutate_cell("record_id", "AB1234567")), "contract", "pii_screen", "record_id", "AB1234567"),
-        "name as record_id": ("DE-POL-BKA", csv_case(mutate_cell("record_id", "Maria Papadopoulou")), "contract", "pii_screen", "record_id", "Papadopoulou"),
-        "status unknown to vocabulary": ("GR-POL-HP", csv_case(mutate_cell("status", "θύμα", source_id="GR-POL-HP"), "GR-POL-HP"), "contract", "code_list", "status", None),
+        "missing column": (
+            "DE-POL-BKA",
+            csv_case(lambda rows: [r[:-1] for r in rows]),
+            "structure",
+            "columns",
+            None,
+            None,
+        ),
+        "extra personal column": (
+            "DE-POL-BKA",
+            csv_case(lambda rows: [r + [v] for r, v in zip(rows, ["Vorname"] + ["Anna"] * len(rows))]),
+            "structure",
+            "columns",
+            None,
+            "Anna",
+        ),
+        "unknown label": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("gender", "Mann")),
+            "contract",
+            "code_list",
+            "gender",
+            None,
+        ),
+        "invalid date": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("reference_date", "31.02.2024")),
+            "contract",
+            "date_range",
+            "reference_date",
+            None,
+        ),
+        "future date": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("reference_date", "01.01.2031")),
+            "contract",
+            "date_range",
+            "reference_date",
+            None,
+        ),
+        "date in another format": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("reference_date", "2024-03-01")),
+            "contract",
+            "date_range",
+            "reference_date",
+            None,
+        ),
+        "unknown country code": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("citizenship", "XX")),
+            "contract",
+            "code_list",
+            "citizenship",
+            None,
+        ),
+        "age not a number": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("age_group", "ca. 30")),
+            "contract",
+            "code_list",
+            "age_group",
+            None,
+        ),
+        "record_id missing": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("record_id", "")),
+            "contract",
+            "required",
+            "record_id",
+            None,
+        ),
+        "duplicate record_id": (
+            "DE-POL-BKA",
+            csv_case(lambda rows: rows + [rows[1]]),
+            "contract",
+            "unique_record_id",
+            "record_id",
+            None,
+        ),
+        "e-mail as person_key": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("person_key", "maria.k@example.org")),
+            "contract",
+            "pii_screen",
+            "person_key",
+            "maria.k@example.org",
+        ),
+        "phone as person_key": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("person_key", "+30 697 123 4567")),
+            "contract",
+            "pii_screen",
+            "person_key",
+            "+30 697 123 4567",
+        ),
+        "passport number as record_id": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("record_id", "AB1234567")),
+            "contract",
+            "pii_screen",
+            "record_id",
+            "AB1234567",
+        ),
+        "name as record_id": (
+            "DE-POL-BKA",
+            csv_case(mutate_cell("record_id", "Maria Papadopoulou")),
+            "contract",
+            "pii_screen",
+            "record_id",
+            "Papadopoulou",
+        ),
+        "status unknown to vocabulary": (
+            "GR-POL-HP",
+            csv_case(mutate_cell("status", "θύμα", source_id="GR-POL-HP"), "GR-POL-HP"),
+            "contract",
+            "code_list",
+            "status",
+            None,
+        ),
     }
 
 
@@ -111,8 +238,10 @@ def scenario(world, tmp_path_factory):
     held_back = sorted((data / "landing/SE/SE-POL-NMR").glob("*.jsonl"))[-1]
     spare = data / "held_back.jsonl"
     shutil.move(held_back, spare)
-    good = {sid: max((data / "landing" / sid[:2] / sid).iterdir(), key=lambda p: p.stat().st_size)
-            for sid in ("DE-POL-BKA", "GR-POL-HP", "FI-POL-POLIISI", "SE-POL-NMR")}
+    good = {
+        sid: max((data / "landing" / sid[:2] / sid).iterdir(), key=lambda p: p.stat().st_size)
+        for sid in ("DE-POL-BKA", "GR-POL-HP", "FI-POL-POLIISI", "SE-POL-NMR")
+    }
     outbox = data / "outbox"
     outbox.mkdir()
     bad = {}
@@ -128,8 +257,15 @@ def scenario(world, tmp_path_factory):
     shutil.move(spare, held_back)
     summary = ingest(data)
     after = snapshot(data / "warehouse.duckdb")
-    return {"data": data, "good": good, "summary": summary, "before": before, "after": after,
-            "held_back": held_back, "names": list(cases(good))}
+    return {
+        "data": data,
+        "good": good,
+        "summary": summary,
+        "before": before,
+        "after": after,
+        "held_back": held_back,
+        "names": list(cases(good)),
+    }
 
 
 def _report(scenario, i):
@@ -146,7 +282,9 @@ def test_broken_file_is_quarantined_with_a_report(scenario, i):
     sid, _, stage, check, field, secret = cases(scenario["good"])[name]
     path, report = _report(scenario, i)
     assert path.parent == scenario["data"] / "quarantine" / sid[:2] / sid
-    assert path.with_name(path.name.removesuffix(".report.json")).exists(), "the file itself is quarantined beside its report"
+    assert path.with_name(path.name.removesuffix(".report.json")).exists(), (
+        "the file itself is quarantined beside its report"
+    )
     assert report["stage"] == stage, name
     failed = {f["check"]: f for f in report["failures"]}
     assert check in failed, (name, report["failures"])
@@ -169,8 +307,11 @@ def test_warehouse_is_exactly_as_before_except_the_manifest(scenario):
     changed = {t for t in after if before.get(t) != after[t]}
     # only the held-back good file was added
     con = duckdb.connect(str(scenario["data"] / "warehouse.duckdb"), read_only=True)
-    added = con.sql("SELECT count(*) FROM landing.manifest WHERE status = 'loaded' AND path LIKE '%"
-                    + scenario["held_back"].name + "'").fetchall()[0][0]
+    added = con.sql(
+        "SELECT count(*) FROM landing.manifest WHERE status = 'loaded' AND path LIKE '%"
+        + scenario["held_back"].name
+        + "'"
+    ).fetchall()[0][0]
     quarantined = con.sql("SELECT count(*) FROM landing.manifest WHERE status = 'quarantined'").fetchall()[0][0]
     con.close()
     assert added == 1 and quarantined == 24

@@ -1,12 +1,8 @@
 """The ingest flow end to end on the simulated world: everything loads, linkage matches
 the ground truth, re-ingest is a no-op, re-deliveries replace what they correct."""
 
-import json
-import shutil
-
 import duckdb
 import pandas as pd
-import pytest
 
 from pipelines.ingest import ingest
 from tests.conftest import snapshot
@@ -38,8 +34,10 @@ def test_records_match_the_ground_truth(world, ingested):
 def test_harmonised_values_match_what_the_source_recorded(world, ingested):
     truth = pd.read_parquet(world / "truth" / "records.parquet")
     con = duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True)
-    got = con.sql("SELECT source_id, record_id, status, exploitation_form, route_stage, gender, age_group, "
-                  "reference_date, citizenship FROM harmonised.case_records").df()
+    got = con.sql(
+        "SELECT source_id, record_id, status, exploitation_form, route_stage, gender, age_group, "
+        "reference_date, citizenship FROM harmonised.case_records"
+    ).df()
     con.close()
     merged = truth.merge(got, on=["source_id", "record_id"], suffixes=("", "_got"))
     assert len(merged) == len(truth)
@@ -60,18 +58,26 @@ def test_linkage_matches_the_ground_truth(world, ingested):
     # keyed persons are exactly the true victims their keys belong to
     keyed = truth[truth.person_key.notna()]
     assert (keyed.person_key == keyed.victim_key).all()
-    identified = keyed.groupby("person_key").status.apply(lambda s: "identified" if (s == "identified").any() else "presumed")
+    identified = keyed.groupby("person_key").status.apply(
+        lambda s: "identified" if (s == "identified").any() else "presumed"
+    )
     got = dict(q(ingested, "SELECT person_id, status FROM linked.persons WHERE has_key"))
     assert {k: got[k] for k in identified.index} == identified.to_dict()
 
 
 def test_persons_count_once_in_the_quarter_of_their_first_record(ingested):
-    rows = q(ingested, """SELECT count(*) FROM linked.persons p JOIN (
+    rows = q(
+        ingested,
+        """SELECT count(*) FROM linked.persons p JOIN (
         SELECT reporting_country, coalesce(person_key, 'record:' || source_id || '/' || record_id) AS person_id,
-               min(reference_date) AS first FROM harmonised.case_records GROUP BY ALL) r USING (reporting_country, person_id)
-        WHERE p.first_quarter <> year(r.first) || '-Q' || quarter(r.first)""")
+               min(reference_date) AS first FROM harmonised.case_records GROUP BY ALL) r
+        USING (reporting_country, person_id)
+        WHERE p.first_quarter <> year(r.first) || '-Q' || quarter(r.first)""",
+    )
     assert rows[0][0] == 0
-    assert q(ingested, "SELECT count(*) - count(DISTINCT (reporting_country, person_id)) FROM linked.persons")[0][0] == 0
+    assert (
+        q(ingested, "SELECT count(*) - count(DISTINCT (reporting_country, person_id)) FROM linked.persons")[0][0] == 0
+    )
 
 
 def test_capture_histories_cover_every_person(ingested):
@@ -106,7 +112,9 @@ def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
     path.write_text("".join(lines[:-1]), encoding="utf-8-sig")  # the provider drops one record
     summary = ingest(data)
     assert summary["total"]["loaded"] == 1
-    manifest = q(data, f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{path.name}' ORDER BY processed_at")
+    manifest = q(
+        data, f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{path.name}' ORDER BY processed_at"
+    )
     assert manifest == [("superseded", len(lines) - 1), ("loaded", len(lines) - 2)]
     total = q(data, "SELECT count(*) FROM harmonised.case_records")[0][0]
     assert total == sum(r for (r,) in q(data, "SELECT records FROM landing.manifest WHERE status = 'loaded'"))

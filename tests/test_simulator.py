@@ -3,7 +3,6 @@ imperfect in the ways real exports are, and with the truth kept out of landing/.
 
 import filecmp
 
-import numpy as np
 import pandas as pd
 import pytest
 

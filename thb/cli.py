@@ -1,6 +1,5 @@
 """The `thb` command line (DESIGN.md). Data lives under ./data, or $THB_DATA_DIR."""
 
-import json
 import os
 from pathlib import Path
 
@@ -10,8 +9,12 @@ from rich.table import Table
 from thb.console import console, rich_progress
 from thb.settings import Settings
 
-app = typer.Typer(help="THB Observatory: privacy-preserving statistics on trafficking in human beings.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="THB Observatory: privacy-preserving statistics on trafficking in human beings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 contracts = typer.Typer(help="Data contracts (Great Expectations suites).", no_args_is_help=True)
 app.add_typer(contracts, name="contracts")
 
@@ -41,8 +44,9 @@ def simulate(
     for country, s in summary["countries"].items():
         table.add_row(country, *(f"{s[k]:,}" for k in ("victims", "seen", "rows", "files")))
     console.print(table)
-    console.print(f"Exports in [bold]{out / 'landing'}[/], ground truth in [bold]{out / 'truth'}[/] "
-                  f"({summary['rows']:,} rows).")
+    console.print(
+        f"Exports in [bold]{out / 'landing'}[/], ground truth in [bold]{out / 'truth'}[/] ({summary['rows']:,} rows)."
+    )
 
 
 @app.command()

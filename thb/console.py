@@ -12,9 +12,15 @@ console = Console(stderr=True)
 @contextlib.contextmanager
 def rich_progress() -> Iterator:
     """A progress reporter for pipelines.progress.reporting: one bar per step."""
-    with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("[dim]{task.fields[detail]}"),
-                  console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[detail]}"),
+        console=console,
+        transient=False,
+    ) as progress:
 
         @contextlib.contextmanager
         def step(description: str, total: int):
