@@ -86,7 +86,7 @@ def ingest(data_dir: Path | None = None) -> dict:
     """
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     sources = load_sources(settings.connectors_dir)
-    con = connect(settings.warehouse)
+    con = connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         found = find_deliveries(con, settings, sources)
         new = [d for d in found if d.status == "new"]

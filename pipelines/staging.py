@@ -26,7 +26,7 @@ from pipelines.deliveries import Delivery
 from pipelines.progress import step
 from pipelines.warehouse import columns_ddl
 
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 250_000  # GX validates pandas frames: bigger chunks cost memory, smaller ones calls
 
 
 def raw_table(source_id: str, kind: str) -> str:

@@ -46,10 +46,12 @@ def columns_ddl(kind: str, staged: bool = False) -> str:
     return ", ".join(["file_id VARCHAR NOT NULL", "record_no BIGINT NOT NULL", *cols])
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, creating its schemas and tables if needed."""
+def connect(path: Path, read_only: bool = False, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, creating its schemas and tables if needed. With a memory limit,
+    DuckDB spills what does not fit (staged deliveries, large joins) to <dir>/tmp."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    config = {"memory_limit": memory_limit, "temp_directory": str(path.parent / "tmp")} if memory_limit else {}
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
     if not read_only:
         for s in ("landing", "raw", "harmonised", "linked", "ledger"):
             con.sql(f"CREATE SCHEMA IF NOT EXISTS {s}")

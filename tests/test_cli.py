@@ -26,3 +26,27 @@ def test_help_lists_the_commands():
     out = CliRunner().invoke(app, ["--help"]).output
     for command in ("simulate", "ingest", "contracts"):
         assert command in out
+
+
+def test_a_locked_warehouse_gets_a_clear_error(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("THB_DATA_DIR", str(tmp_path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(tmp_path / 'warehouse.duckdb')!r}); "
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(app, ["ingest"])
+    finally:
+        holder.kill()
+    assert result.exit_code == 2
+    assert "another process has the warehouse open" in result.output and "Traceback" not in result.output

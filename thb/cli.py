@@ -1,5 +1,6 @@
 """The `thb` command line (DESIGN.md). Data lives under ./data, or $THB_DATA_DIR."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,6 +25,31 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+
+
+@contextlib.contextmanager
+def _clear_errors(verbose: bool):
+    """A failure outside any one file (the warehouse locked, the disk full) ends with one
+    clear line, not a traceback; files already loaded stay loaded."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.IOException as exc:
+        if verbose:
+            raise
+        locked = "lock" in str(exc).lower()
+        hint = "another process has the warehouse open" if locked else "the warehouse cannot be written"
+        console.print(f"[red]error:[/] {hint} ({Settings().warehouse}). Nothing was lost; run again when it is free.")
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        if verbose:
+            raise
+        console.print(
+            f"[red]error:[/] the run stopped ({type(exc).__name__}); run again with --verbose for details. "
+            "Files already loaded stay loaded; the others are taken next time."
+        )
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -55,11 +81,14 @@ def ingest(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pre
     _quiet_prefect(verbose)
     from pipelines.ingest import ingest as flow
     from pipelines.progress import reporting
+    from pipelines.warehouse import connect
 
     settings = Settings()
     console.print(f"Ingesting [bold]{settings.landing}[/] (starting Prefect's local API)…")
-    with rich_progress() as reporter, reporting(reporter):
-        summary = flow(settings.data_dir)
+    with _clear_errors(verbose):
+        connect(settings.warehouse).close()  # fail fast, before Prefect, if it is locked
+        with rich_progress() as reporter, reporting(reporter):
+            summary = flow(settings.data_dir)
     table = Table(title="Ingest")
     cols = ("loaded", "quarantined", "unchanged", "case", "screening", "persons")
     heads = ("files loaded", "quarantined", "unchanged", "case records", "screenings", "persons")

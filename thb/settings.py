@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     connectors_dir: Path = REPO / "connectors" / "sources"
     contracts_dir: Path = REPO / "data_contracts" / "suites"
+    duckdb_memory: str = "1GB"  # DuckDB spills to data_dir/tmp beyond this
 
     @cached_property
     def landing(self) -> Path:
