@@ -6,6 +6,7 @@ A file that cannot be read raises ReadError, whose message never quotes the file
 """
 
 import codecs
+import contextlib
 import csv
 import io
 import re
@@ -40,7 +41,8 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
     as_utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     looks_utf8, non_ascii, offset = True, False, 0
     target = path if utf8 else workdir / (path.name + ".utf8")
-    with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") if not utf8 else _Null() as dst:
+    sink = contextlib.nullcontext() if utf8 else open(target, "w", encoding="utf-8", newline="")
+    with open(path, "rb") as src, sink as dst:
         while chunk := src.read(CHUNK):
             if b"\x00" in chunk:
                 raise ReadError("the file contains NUL bytes: binary data, not text")
@@ -74,14 +76,6 @@ def _is_utf8(chunk: bytes) -> bool:
     except UnicodeDecodeError as e:
         return e.start > len(chunk) - 4  # only a character cut at the chunk's end
     return True
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _csv_header(path: Path, delimiter: str) -> list[str]:

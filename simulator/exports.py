@@ -9,37 +9,33 @@ import pandas as pd
 from openpyxl.cell import WriteOnlyCell
 
 from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list
-from data_contracts.codelists import codelists, iso_countries, schema
+from data_contracts.codelists import codelists, codes, iso_countries, schema
 
 ALPHA3 = {a2: a3 for a3, a2 in iso_countries().items() if len(a3) == 3}
 EXCEL_DATE = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY"}
 
 
 def _labels(rng, source: SourceMapping, codelist: str, values: pd.Series) -> pd.Series:
-    """Codes → local labels; 'unknown' is written in the ways people write it (blank,
-    the vocabulary's own word, or another spelling)."""
+    """Codes → local labels; 'unknown' is written the ways people write it: blank (30 %),
+    another spelling (25 %) or the vocabulary's own word."""
     out = values.map(source.labels(codelist))
-    if "unknown" in codes_of(codelist):
-        alternatives = source.unknown_labels()
-        is_unknown = (values == "unknown").to_numpy()
+    if "unknown" in codes(codelist):
+        spellings = np.array(source.unknown_labels(), dtype=object)
         u = rng.random(len(values))
-        alt = np.array(alternatives, dtype=object)[rng.integers(0, len(alternatives), len(values))]
-        out = out.where(~(is_unknown & (u < 0.3)), None)
-        out = out.where(~(is_unknown & (u >= 0.3) & (u < 0.55)), pd.Series(alt, index=out.index))
+        other = pd.Series(spellings[rng.integers(0, len(spellings), len(values))], index=out.index)
+        unknown = (values == "unknown").to_numpy()
+        out = out.where(~(unknown & (u < 0.3)), None).where(~(unknown & (u >= 0.3) & (u < 0.55)), other)
     return out
 
 
-def codes_of(codelist: str) -> list[str]:
-    return list(codelists()[codelist]["codes"])
-
-
 def _years(rng, groups: pd.Series) -> pd.Series:
-    """Age groups → an age in years within each group."""
+    """Age groups → an age in years within each group ('unknown' → blank)."""
     bounds = codelists()["age_group"]["codes"]
-    lo = groups.map(lambda g: bounds[g].get("min")).astype(float).to_numpy()
-    hi = groups.map(lambda g: min(bounds[g].get("max", 0), 75)).astype(float).to_numpy()
-    years = np.floor(lo + rng.random(len(groups)) * (hi - lo + 1))
-    return pd.Series(np.where(np.isnan(years), None, pd.Series(years).astype("Int64").astype(str)), index=groups.index)
+    known = groups != "unknown"
+    lo = groups.map(lambda g: bounds[g].get("min", 0)).to_numpy(float)
+    hi = groups.map(lambda g: min(bounds[g].get("max", 0), 75)).to_numpy(float)
+    years = np.floor(lo + rng.random(len(groups)) * (hi - lo + 1)).astype(int).astype(str)
+    return pd.Series(np.where(known, years, None), index=groups.index)
 
 
 def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) -> pd.DataFrame:
@@ -50,9 +46,7 @@ def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) ->
     for field, column in source.columns(spec).items():
         values = records[field].reset_index(drop=True)
         if field == "age_group" and spec.age_in_years:
-            out[column] = _years(rng, values.where(values != "unknown", None).fillna("unknown")).where(
-                values != "unknown", None
-            )
+            out[column] = _years(rng, values)
         elif types[field] == "country":
             out[column] = values.map(ALPHA3) if spec.country_codes == "alpha3" else values
         elif types[field] in ("code", "bool"):
