@@ -24,7 +24,8 @@ from great_expectations.data_context.types.base import ProgressBarsConfig  # noq
 
 from data_contracts.build import pii  # noqa: E402
 
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+for name in ("great_expectations", "great_expectations.data_context.types.base"):  # the latter sets INFO itself
+    logging.getLogger(name).setLevel(logging.WARNING)
 
 CHECK_NAMES = {
     "expect_table_columns_to_match_set": "columns",

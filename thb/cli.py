@@ -89,9 +89,9 @@ def ingest(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pre
         connect(settings.warehouse).close()  # fail fast, before Prefect, if it is locked
         with rich_progress() as reporter, reporting(reporter):
             summary = flow(settings.data_dir)
-    table = Table(title="Ingest")
+    table = Table(title="Ingest: files, then records and persons, by country")
     cols = ("loaded", "quarantined", "unchanged", "case", "screening", "persons")
-    heads = ("files loaded", "quarantined", "unchanged", "case records", "screenings", "persons")
+    heads = ("loaded", "quarantined", "unchanged", "cases", "screenings", "persons")
     table.add_column("country")
     for h in heads:
         table.add_column(h, justify="right")
