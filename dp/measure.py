@@ -1,0 +1,94 @@
+"""Measure a quarter: the confidential marginals of each country (DuckDB, in the private
+warehouse) and their noisy versions (OpenDP's discrete Gaussian, nothing else).
+
+Each person is one row of linked.persons, in exactly one cell of every marginal (all
+attributes are complete codes, `unknown` included), so a marginal's L2 sensitivity to
+adding or removing one person is 1; tests/test_sensitivity.py proves it on real data.
+Countries hold disjoint persons: they are measured in parallel, at the same scales.
+"""
+
+import math
+
+import duckdb
+import numpy as np
+import opendp.prelude as dp
+
+from data_contracts.codelists import codes
+from dp.marginals import Marginal, MarginalAlgebra
+from dp.spec import FLAGS, Dataset, ReleaseSpec, domain
+
+dp.enable_features("contrib")
+
+AREAS = codes("reporting_country")
+
+
+def marginal_name(m: Marginal) -> str:
+    return "*".join(m) or "total"
+
+
+def marginal_of(name: str) -> Marginal:
+    return () if name == "total" else tuple(name.split("*"))
+
+
+def plan(spec: ReleaseSpec, dataset: str) -> dict[Marginal, float]:
+    """The measured marginals of a dataset and their noise scales σ, for its share of the
+    release's budget (deterministic: a function of the spec alone)."""
+    ds = spec.datasets[dataset]
+    rho = spec.budget.release_rho * spec.budget.shares[dataset]
+    weights = MarginalAlgebra(ds.sizes).optimal_weights(ds.workload(), rho)
+    return {m: 1 / math.sqrt(w) for m, w in weights.items()}
+
+
+def _rows_sql(ds: Dataset, period: str) -> str:
+    year, q = period.split("-Q")
+    attrs = []
+    for a in ds.attributes:
+        attrs.append(
+            f"CASE {a} WHEN true THEN 'yes' WHEN false THEN 'no' ELSE 'unknown' END AS {a}" if a in FLAGS else a
+        )
+    if ds.source == "linked.persons":
+        area, where = "reporting_country", f"first_quarter = '{period}'"
+    else:
+        area = "reporting_country"
+        where = f"year(screening_date) = {int(year)} AND quarter(screening_date) = {int(q)}"
+    return f"SELECT {area} AS ref_area, {', '.join(attrs)}, count(*) AS n FROM {ds.source} WHERE {where} GROUP BY ALL"
+
+
+def joint_counts(con: duckdb.DuckDBPyConnection, ds: Dataset, period: str) -> dict[str, np.ndarray]:
+    """Per country, the confidential count of persons in every cell of the full domain."""
+    shape = [len(domain(a)) for a in ds.attributes]
+    index = {a: {c: i for i, c in enumerate(domain(a))} for a in ds.attributes}
+    out = {area: np.zeros(shape, dtype=np.int64) for area in AREAS}
+    for row in con.sql(_rows_sql(ds, period)).fetchall():
+        area, *values, n = row
+        out[area][tuple(index[a][v] for a, v in zip(ds.attributes, values))] += n
+    return out
+
+
+def marginal(ds: Dataset, joint: np.ndarray, m: Marginal) -> np.ndarray:
+    """The marginal m of a joint count array, flattened in domain order."""
+    axes = tuple(i for i, a in enumerate(ds.attributes) if a not in m)
+    return joint.sum(axis=axes).reshape(-1)
+
+
+def gaussian(scale: float) -> dp.Measurement:
+    """OpenDP's discrete Gaussian on integer count vectors at L2 distance (zCDP)."""
+    return dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=scale)
+
+
+def measure(
+    joint: dict[str, np.ndarray], ds: Dataset, scales: dict[Marginal, float]
+) -> dict[str, dict[Marginal, list[int]]]:
+    """The noisy marginals of every country: {area: {marginal: noisy counts}}."""
+    out: dict[str, dict[Marginal, list[int]]] = {}
+    for m, scale in scales.items():
+        mechanism = gaussian(scale)
+        for area, counts in joint.items():
+            out.setdefault(area, {})[m] = mechanism([int(v) for v in marginal(ds, counts, m)])
+    return out
+
+
+def loss(scales: dict[Marginal, float], delta: float) -> tuple[float, float]:
+    """ρ and ε(δ) of measuring these marginals of one person's country, by OpenDP's maps."""
+    composed = dp.c.make_composition([gaussian(s) for s in scales.values()])
+    return composed.map(1), dp.c.make_zCDP_to_approxDP(composed).map(1).epsilon(delta)

@@ -1,0 +1,80 @@
+"""METHODOLOGY.md of a release, generated from its facts and the code lists."""
+
+from data_contracts.codelists import codelists
+from dp.spec import CUBE_DIMENSIONS, domain, release_spec
+
+LISTS = {"unaccompanied_child": "flag", "smuggling_debt": "flag"}
+
+
+def _code_lists() -> str:
+    parts = []
+    for dim in ("reporting_country", *CUBE_DIMENSIONS):
+        lst = codelists()[LISTS.get(dim, dim)]
+        rows = (
+            "\n".join(f"| `{c}` | {lst['codes'][c]['label']} |" for c in domain(dim))
+            if dim != "reporting_country"
+            else "\n".join(f"| `{c}` | {v['label']} |" for c, v in lst["codes"].items())
+        )
+        parts.append(f"**{dim}** ({lst['label']})\n\n| code | label |\n|---|---|\n{rows}\n| `_T` | Total |\n")
+    return "\n".join(parts)
+
+
+def methodology(release_id: str, facts: dict) -> str:
+    spec = release_spec()
+    level = round(spec.interval_level * 100)
+    scales = "\n".join(
+        f"| {dataset} | {marginal} | {scale:.2f} | {rho:.4f} |" for dataset, marginal, scale, rho in facts["charges"]
+    )
+    return f"""# THB Observatory, release {release_id}
+
+Counts of presumed and identified victims of trafficking in human beings recorded by NGOs,
+asylum services, police and other bodies in Greece, North Macedonia, Serbia, Bulgaria,
+Austria, Germany, Sweden and Finland, for **{facts["time_period"]}** (revision {facts["revision"]}),
+released {facts["released_at"]}. Method version {spec.method_version}.
+
+## What is counted
+
+A **person** in a reporting country: records that share a pseudonymous person key within a
+country are one person; a record without a key is its own person. Each person counts once
+per country, in the quarter of their first record there, with one value per attribute
+(reconciled by a documented precedence rule: formal bodies before NGOs; status
+`identified` if any record says so). `counts` breaks persons down by status, form of
+exploitation, route stage, gender, age group, and (by form) unaccompanied children and
+smuggling debt. `screenings` counts asylum applicants screened for trafficking indicators:
+the denominator of "presumed victims per 1,000 screened". `ref_area = _T` is the sum of the
+eight countries. Every cell of every table is published, zeros included.
+
+## Privacy
+
+Differential privacy (zero-concentrated, zCDP), unit of privacy: one person in one
+reporting country. This release spent **ρ = {facts["rho"]:.4g}**, that is
+**ε = {facts["epsilon"]:.3g} at δ = {facts["delta"]:g}**. Noise comes only from OpenDP's
+discrete Gaussian mechanism on integer counts; each measured table has L2 sensitivity 1.
+Countries hold disjoint persons and are measured in parallel. The caps are ρ = {spec.budget.rho_per_quarter:g}
+per quarter and ρ = {spec.budget.rho_per_year:g} per person and year. A published release is
+never recomputed; late records come in a new, charged revision.
+
+Measured tables (the rest are derived from them):
+
+| dataset | marginal | noise σ | ρ |
+|---|---|---:|---:|
+{scales}
+
+All published numbers are post-processed from these measurements: generalised least squares
+makes every table consistent; then non-negative integers that add up to their totals.
+
+## Reading a number
+
+Each cell has an interval `[ci_low, ci_high]` at {level} %: over many releases, {level} in 100
+such intervals contain the count the sources' records give. A cell is flagged
+`obs_status = u` (low reliability) when the interval's half-width exceeds
+{spec.unreliable_relative_half_width:.0%} of the value, or the value is 0 and the interval
+is not [0, 0]: read it as "somewhere in the interval", not as a number. To combine cells,
+add the values; the interval of a sum is not the sum of the intervals (see the notebooks).
+
+These are persons the sources saw, not all victims: most victims are never identified.
+
+## Code lists
+
+{_code_lists()}
+"""
