@@ -151,26 +151,29 @@ def record(
                 release.released_at,
             ],
         )
-        con.executemany(
-            "INSERT INTO ledger.charges VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
-            [
+        if charges:
+            con.executemany(
+                "INSERT INTO ledger.charges VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
                 [
-                    release.release_id,
-                    c["dataset"],
-                    c["marginal"],
-                    MECHANISM,
-                    c["scale"],
-                    c["rho"],
-                    c["epsilon"],
-                    c["delta"],
-                    c["areas"],
-                ]
-                for c in charges
-            ],
-        )
-        con.executemany(
-            "INSERT INTO ledger.measurements VALUES (?, ?, ?, ?, ?)", [[release.release_id, *m] for m in measurements]
-        )
+                    [
+                        release.release_id,
+                        c["dataset"],
+                        c["marginal"],
+                        MECHANISM,
+                        c["scale"],
+                        c["rho"],
+                        c["epsilon"],
+                        c["delta"],
+                        c["areas"],
+                    ]
+                    for c in charges
+                ],
+            )
+        if measurements:
+            con.executemany(
+                "INSERT INTO ledger.measurements VALUES (?, ?, ?, ?, ?)",
+                [[release.release_id, *m] for m in measurements],
+            )
         con.commit()
     except BaseException:
         con.rollback()
@@ -199,6 +202,28 @@ def stored(con, release_id: str) -> tuple[dict, dict]:
     ).fetchall():
         scales.setdefault(dataset, {})[marginal] = scale
     return noisy, scales
+
+
+def budget_table(con, spec: ReleaseSpec) -> list[dict]:
+    """Spent and left per scope (quarter or year), for `thb ledger`."""
+    out = []
+    scopes = [s for (s,) in con.sql("SELECT DISTINCT scope FROM ledger.releases ORDER BY scope").fetchall()]
+    for scope in scopes:
+        rho = spent(con, scope)
+        year = scope[:4]
+        quarters = [f"{year}-Q{i}" for i in range(1, 5)]
+        year_load = max(spent(con, q) for q in quarters) + spent(con, year)
+        out.append(
+            {
+                "scope": scope,
+                "releases": [r.release_id for r in releases(con, scope)],
+                "rho_spent": rho,
+                "epsilon_spent": epsilon_of(rho, spec.budget.delta),
+                "rho_left_quarter": spec.budget.rho_per_quarter - rho if "-Q" in scope else None,
+                "rho_left_year": spec.budget.rho_per_year - year_load,
+            }
+        )
+    return out
 
 
 def now() -> datetime:

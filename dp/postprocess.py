@@ -8,7 +8,8 @@ Everything here is post-processing of the stored noisy measurements: it spends n
    table is raked (IPF) to those margins and rounded by controlled rounding, a
    transportation LP whose vertices are integer. Every table then adds up to its margins,
    and the route total (ref_area `_T`) is the sum of the countries.
-3. Intervals: the GLS estimate ± z·σ, clipped at 0 and rounded inwards (true counts are
+3. Intervals: Feldman-Cousins intervals around the GLS estimate (exact coverage for a
+   count that cannot be negative; ± z·σ away from zero), rounded inwards (true counts are
    integers, so coverage is unchanged), widened if needed to hold the published value.
    A cell is flagged `u` when the interval is too wide to read it as a number.
 """
@@ -20,6 +21,7 @@ import pandas as pd
 from scipy.optimize import linprog
 from scipy.stats import norm
 
+from dp.intervals import feldman_cousins
 from dp.marginals import Marginal, MarginalAlgebra
 from dp.spec import CUBE_DIMENSIONS, Dataset, ReleaseSpec, domain
 
@@ -98,10 +100,13 @@ def integer_tables(
     return out
 
 
-def _interval(gls: np.ndarray, var: np.ndarray, obs: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    half = z * np.sqrt(var)
-    low = np.maximum(np.ceil(gls - half - 1e-9), 0).astype(np.int64)
-    high = np.maximum(np.floor(gls + half + 1e-9), 0).astype(np.int64)
+def _interval(gls: np.ndarray, var: np.ndarray, obs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Feldman-Cousins bounds (counts are non-negative), rounded inwards (counts are
+    integers: coverage is unchanged), widened if needed to hold the published value."""
+    sigma = np.sqrt(var)
+    low, high = feldman_cousins(gls / sigma, level)
+    low = np.ceil(low * sigma - 1e-9).astype(np.int64)
+    high = np.maximum(np.floor(high * sigma + 1e-9), 0).astype(np.int64)
     return np.minimum(low, obs), np.maximum(high, obs)
 
 
@@ -112,7 +117,6 @@ def cube(
     dimensions, obs_value, ci_low, ci_high, obs_status."""
     alg = MarginalAlgebra(ds.sizes)
     workload = ds.workload()
-    z = float(norm.ppf(0.5 + spec.interval_level / 2))
     per_area = {}
     for area, measured in noisy.items():
         est = alg.estimate(workload, {m: (np.asarray(measured[m], dtype=float), scales[m]) for m in scales})
@@ -131,7 +135,7 @@ def cube(
             else:
                 gls, v = per_area[area][0][m]
                 var, obs = np.full(alg.cells(m), v), per_area[area][1][m]
-            low, high = _interval(gls, var, obs, z)
+            low, high = _interval(gls, var, obs, spec.interval_level)
             frame = cells.copy()
             frame["ref_area"], frame["obs_value"], frame["ci_low"], frame["ci_high"] = area, obs, low, high
             rows.append(frame)

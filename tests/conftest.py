@@ -69,3 +69,23 @@ def snapshot(warehouse: Path) -> dict:
         return {t: con.sql(f"SELECT count(*), sum(hash(x)) FROM {t} AS x").fetchall()[0] for (t,) in tables}
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def released(ingested, tmp_path_factory) -> Path:
+    """The ingested world with every complete quarter released (read-only for tests)."""
+    from pipelines.release import pipeline
+
+    pipeline(ingested)
+    return ingested
+
+
+@pytest.fixture
+def one_source_released(make_data):
+    """A fresh data dir with DE's police and NGO exports ingested; release(period) → summary."""
+    from pipelines.ingest import ingest
+    from pipelines.release import release
+
+    data = make_data("DE-POL-BKA", "DE-NGO-KOK")
+    ingest(data)
+    return data, lambda period, revise=False: release(period, revise, data)

@@ -1,6 +1,7 @@
 """The `thb` command line (DESIGN.md). Data lives under ./data, or $THB_DATA_DIR."""
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ app = typer.Typer(
 )
 contracts = typer.Typer(help="Data contracts (Great Expectations suites).", no_args_is_help=True)
 app.add_typer(contracts, name="contracts")
+pipeline_app = typer.Typer(help="The whole pipeline.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -89,6 +92,10 @@ def ingest(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pre
         connect(settings.warehouse).close()  # fail fast, before Prefect, if it is locked
         with rich_progress() as reporter, reporting(reporter):
             summary = flow(settings.data_dir)
+    _print_ingest(summary)
+
+
+def _print_ingest(summary: dict) -> None:
     table = Table(title="Ingest: files, then records and persons, by country")
     cols = ("loaded", "quarantined", "unchanged", "case", "screening", "persons")
     heads = ("loaded", "quarantined", "unchanged", "cases", "screenings", "persons")
@@ -102,6 +109,146 @@ def ingest(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pre
     console.print(f"Warehouse: [bold]{summary['warehouse']}[/]")
     for q in summary["quarantined"]:
         console.print(f"[yellow]quarantined[/] {q['file']}: {q['reason']}\n  report: {q['report']}")
+
+
+@app.command()
+def release(
+    period: str = typer.Argument(..., help="The quarter, e.g. 2025-Q3."),
+    revise: bool = typer.Option(False, "--revise", help="Publish a new, charged revision with late records."),
+    preview: bool = typer.Option(False, "--preview", help="Show the expected interval widths; spend nothing."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+):
+    """The DP release of one quarter, published atomically (or the stored one, if published)."""
+    if preview:
+        _preview()
+        return
+    _quiet_prefect(verbose)
+    from dp.ledger import BudgetExceeded
+    from pipelines.release import release as flow
+    from pipelines.warehouse import connect
+
+    settings = Settings()
+    with _clear_errors(verbose):
+        connect(settings.warehouse).close()
+        try:
+            summary = flow(period, revise, settings.data_dir)
+        except BudgetExceeded as exc:
+            console.print(f"[red]refused:[/] {exc}")
+            raise typer.Exit(3) from None
+        except ValueError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    _print_release(summary)
+
+
+def _print_release(s: dict) -> None:
+    noise = "noise drawn by OpenDP" if s["noise_drawn"] else "no noise drawn"
+    console.print(
+        f"[bold]{s['release_id']}[/] {s['status']} ({noise}); ρ = {s['rho']:.4g}, "
+        f"ε = {s['epsilon']:.3g}\n  {s['folder']}"
+    )
+
+
+def _preview() -> None:
+    from dp.measure import marginal_name, plan
+    from dp.postprocess import expected_half_widths
+    from dp.spec import release_spec
+
+    spec = release_spec()
+    b = spec.budget
+    console.print(
+        f"A release spends ρ = {b.release_rho:g} ({', '.join(f'{k} {v:.0%}' for k, v in b.shares.items())}). "
+        f"Expected {spec.interval_level:.0%} interval of one country's cell: value ± half-width "
+        "(the route total `_T` adds the eight countries' noise: × √8)."
+    )
+    for name in spec.datasets:
+        scales = plan(spec, name)
+        table = Table(title=f"{name}: tables and their expected interval half-width")
+        for col in ("table", "cells", "measured σ", "± half-width"):
+            table.add_column(col, justify="right" if col != "table" else "left")
+        alg_cells = spec.datasets[name].sizes
+        for m, half in expected_half_widths(spec, name, scales).items():
+            cells = 1
+            for a in m:
+                cells *= alg_cells[a]
+            table.add_row(marginal_name(m), str(cells), f"{scales[m]:.2f}" if m in scales else "derived", f"{half:.1f}")
+        console.print(table)
+
+
+@app.command("ledger")
+def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
+    """The privacy budget spent and left, per quarter."""
+    import duckdb
+
+    from dp import ledger
+    from dp.spec import release_spec
+
+    settings = Settings()
+    spec = release_spec()
+    if not settings.warehouse.exists():
+        rows = []
+    else:
+        con = duckdb.connect(str(settings.warehouse), read_only=True)
+        try:
+            known = {
+                t
+                for (t,) in con.sql(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ledger'"
+                ).fetchall()
+            }
+            rows = ledger.budget_table(con, spec) if "releases" in known else []
+        finally:
+            con.close()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "caps": {
+                        "rho_per_quarter": spec.budget.rho_per_quarter,
+                        "rho_per_year": spec.budget.rho_per_year,
+                        "delta": spec.budget.delta,
+                    },
+                    "scopes": rows,
+                },
+                indent=1,
+            )
+        )
+        return
+    table = Table(title=f"Privacy ledger (zCDP ρ; ε at δ = {spec.budget.delta:g})")
+    for col in ("scope", "releases", "ρ spent", "ε spent", "ρ left (quarter)", "ρ left (year)"):
+        table.add_column(col, justify="right" if col not in ("scope", "releases") else "left")
+    for r in rows:
+        table.add_row(
+            r["scope"],
+            ", ".join(r["releases"]),
+            f"{r['rho_spent']:.4g}",
+            f"{r['epsilon_spent']:.3g}",
+            f"{r['rho_left_quarter']:.4g}" if r["rho_left_quarter"] is not None else "—",
+            f"{r['rho_left_year']:.4g}",
+        )
+    console.print(table if rows else "Nothing has been released yet.")
+
+
+@pipeline_app.command("run")
+def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs.")):
+    """Ingest, then release every complete quarter not yet released. No server needed."""
+    _quiet_prefect(verbose)
+    from pipelines.progress import reporting
+    from pipelines.release import pipeline
+    from pipelines.warehouse import connect
+
+    settings = Settings()
+    console.print(f"Pipeline on [bold]{settings.data_dir}[/] (starting Prefect's local API)…")
+    with _clear_errors(verbose):
+        connect(settings.warehouse).close()
+        with rich_progress() as reporter, reporting(reporter):
+            summary = pipeline(settings.data_dir)
+    _print_ingest(summary["ingest"])
+    for r in summary["releases"]:
+        _print_release(r)
+    if not summary["releases"]:
+        console.print("No complete quarter is waiting for a release.")
+    console.print(f"Release database: [bold]{settings.release_dir / 'thb_release.duckdb'}[/]")
 
 
 @contracts.command("build")

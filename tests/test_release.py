@@ -1,0 +1,260 @@
+"""The DP release: full domains, tables that add up, immutable releases, crash recovery from
+the stored noise, revisions, caps, and exports that validate."""
+
+import hashlib
+import itertools
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from frictionless import validate
+
+from data_contracts.codelists import codes
+from dp import ledger
+from dp.spec import CUBE_DIMENSIONS, domain, release_spec
+from pipelines import release as release_module
+from pipelines.release import release_quarter
+from pipelines.warehouse import connect
+from thb.settings import Settings
+
+AREAS = codes("reporting_country")
+
+
+def table(data, name, release_id=None):
+    con = duckdb.connect(str(data / "release/thb_release.duckdb"), read_only=True)
+    try:
+        where = f"WHERE release_id = '{release_id}'" if release_id else ""
+        return con.sql(f"SELECT * FROM {name} {where}").df()
+    finally:
+        con.close()
+
+
+def hashes(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_every_complete_quarter_is_released_once(released):
+    rel = table(released, "releases")
+    quarters = [f"{y}-Q{q}" for y in (2023, 2024, 2025) for q in range(1, 5)]
+    assert sorted(rel.release_id) == [f"{q}.1" for q in quarters]
+    assert (rel.rho > 0).all() and (rel.epsilon > rel.rho).all()
+
+
+@pytest.mark.parametrize("name,dataset", [("counts", "cases"), ("screenings", "screenings")])
+def test_every_cell_of_every_table_is_published(released, name, dataset):
+    cube = table(released, name, "2025-Q2.1")
+    ds = release_spec().datasets[dataset]
+    expected = set()
+    for m in ds.workload():
+        for cell in itertools.product(*(domain(a) for a in m)):
+            key = dict(zip(m, cell))
+            expected.add(tuple(key.get(d, "_T") for d in CUBE_DIMENSIONS))
+    for area in [*AREAS, "_T"]:
+        got = cube[cube.ref_area == area]
+        keys = set(map(tuple, got[list(CUBE_DIMENSIONS)].to_numpy()))
+        assert keys == expected and len(got) == len(expected), area
+    assert (cube.obs_value == 0).any()  # zeros are published too
+
+
+def test_values_are_non_negative_integers_inside_their_intervals(released):
+    cube = table(released, "counts")
+    assert (cube.obs_value >= 0).all() and pd.api.types.is_integer_dtype(cube.obs_value)
+    assert ((cube.ci_low <= cube.obs_value) & (cube.obs_value <= cube.ci_high)).all()
+    assert set(cube.obs_status) <= {"", "u"} and (cube.obs_status == "u").any()
+
+
+def _margin_checks(cube: pd.DataFrame, attrs) -> int:
+    checks = 0
+    dims = list(CUBE_DIMENSIONS)
+    for (rel, area), part in cube.groupby(["release_id", "ref_area"]):
+        value = {tuple(r[:-1]): r[-1] for r in part[dims + ["obs_value"]].itertuples(index=False)}
+        total = value[("_T",) * len(dims)]
+        for key, v in value.items():
+            broken = [i for i, k in enumerate(key) if k != "_T"]
+            for i in broken:  # summing over dimension i gives the key with _T there
+                parts = [value[key[:i] + (c,) + key[i + 1:]] for c in domain(dims[i])]
+                assert sum(parts) == value[key[:i] + ("_T",) + key[i + 1:]], (rel, area, key, dims[i])
+                checks += 1
+        assert sum(value[tuple(c if d == attrs[0] else "_T" for d in dims)] for c in domain(attrs[0])) == total
+    return checks
+
+
+def test_every_table_adds_up_to_its_totals(released):
+    cube = table(released, "counts")
+    assert _margin_checks(cube, ["exploitation_form"]) > 10_000
+    screenings = table(released, "screenings")
+    assert _margin_checks(screenings, ["gender"]) > 1_000
+
+
+def test_the_route_total_is_the_sum_of_the_countries(released):
+    for name in ("counts", "screenings"):
+        cube = table(released, name)
+        keys = ["release_id", *CUBE_DIMENSIONS]
+        countries = cube[cube.ref_area != "_T"].groupby(keys).obs_value.sum()
+        route = cube[cube.ref_area == "_T"].set_index(keys).obs_value
+        assert countries.sort_index().equals(route.sort_index())
+
+
+def test_publishing_again_returns_the_release_byte_for_byte(released):
+    folder = released / "release/2024-Q3.1"
+    before = hashes(folder)
+    con = duckdb.connect(str(released / "warehouse.duckdb"))
+    try:
+        charges = con.sql("SELECT count(*) FROM ledger.charges").fetchall()
+        again = release_quarter(con, Settings(data_dir=released), "2024-Q3")
+        assert again["status"] == "already published" and not again["noise_drawn"]
+        assert con.sql("SELECT count(*) FROM ledger.charges").fetchall() == charges
+    finally:
+        con.close()
+    assert hashes(folder) == before
+
+
+def test_a_crash_after_the_charge_is_recovered_without_new_noise(one_source_released, monkeypatch):
+    data, release = one_source_released
+    settings = Settings(data_dir=data)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(release_module, "_publish", crash)
+    con = connect(settings.warehouse)
+    with pytest.raises(RuntimeError):
+        release_quarter(con, settings, "2024-Q2")
+    stored = ledger.stored(con, "2024-Q2.1")
+    assert ledger.latest(con, "2024-Q2").status == "measured"
+    assert not (data / "release/2024-Q2.1").exists()
+    con.close()
+    monkeypatch.undo()
+    summary = release("2024-Q2")  # the real flow
+    assert summary["status"] == "recovered and published" and not summary["noise_drawn"]
+    con = connect(settings.warehouse, read_only=True)
+    assert ledger.stored(con, "2024-Q2.1") == stored
+    assert con.sql("SELECT count(*) FROM ledger.releases").fetchall() == [(1,)]
+    con.close()
+    # the published cube is what post-processing makes of the stored measurements
+    from dp.measure import marginal_of
+    from dp.postprocess import cube
+
+    noisy, scales = stored
+    spec = release_spec()
+    measured = {a: {marginal_of(k): v for k, v in noisy["cases"][a].items()} for a in AREAS}
+    expected = cube(spec, spec.datasets["cases"], measured, {marginal_of(k): v for k, v in scales["cases"].items()})
+    got = table(data, "counts", "2024-Q2.1").drop(columns=["release_id", "time_period"])
+    assert got.reset_index(drop=True).equals(expected.reset_index(drop=True))
+
+
+def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, world):
+    data, release = one_source_released
+    first = release("2025-Q1")
+    assert first["release_id"] == "2025-Q1.1"
+    # late records for 2025-Q1 arrive in a new delivery, then an explicit revision
+    late = data / "landing/DE/DE-POL-BKA/bka_lagebild_late.csv"
+    src = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size).read_text(encoding="utf-8-sig")
+    header, *rows = src.splitlines()
+    late.write_text(header + "\n" + rows[0].replace(rows[0].split(";")[0], "BKA-LATE-1", 1)
+                    .replace(rows[0].split(";")[2], "15.02.2025", 1) + "\n", encoding="utf-8-sig")
+    from pipelines.ingest import ingest
+
+    assert ingest(data)["total"]["loaded"] == 1
+    second = release("2025-Q1", revise=True)
+    assert second["release_id"] == "2025-Q1.2" and second["noise_drawn"]
+    assert sorted(table(data, "releases").release_id) == ["2025-Q1.1", "2025-Q1.2"]
+    assert table(data, "latest_releases").release_id.tolist() == ["2025-Q1.2"]
+    con = connect(Settings(data_dir=data).warehouse, read_only=True)
+    assert ledger.spent(con, "2025-Q1") == pytest.approx(2 * release_spec().budget.release_rho)
+    snapshot = con.sql("SELECT count(*) FROM ledger.measurements").fetchall()
+    con.close()
+    with pytest.raises(ledger.BudgetExceeded, match="quarterly cap"):
+        release("2025-Q1", revise=True)
+    con = connect(Settings(data_dir=data).warehouse, read_only=True)
+    assert con.sql("SELECT count(*) FROM ledger.measurements").fetchall() == snapshot
+    con.close()
+    assert not (data / "release/2025-Q1.3").exists()
+
+
+def test_the_year_cap_counts_a_quarter_and_the_years_annual_tables(tmp_path):
+    con = connect(tmp_path / "w.duckdb")
+    ledger.ensure(con)
+    spec = release_spec()
+    b = spec.budget
+    now = ledger.now()
+    ledger.record(con, ledger.Release("2025-Q2.1", "2025-Q2", 1, "measured", b.release_rho, 1, b.delta, now), "x", "1", [], [])
+    ledger.check_caps(con, spec, "2025-Q3", b.release_rho)  # another quarter: other persons
+    annual = b.rho_per_year - b.release_rho
+    ledger.record(con, ledger.Release("2025.1", "2025", 1, "measured", annual, 1, b.delta, now), "x", "1", [], [])
+    with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
+        ledger.check_caps(con, spec, "2025-Q2", 0.0 + 1e-6)
+    with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
+        ledger.check_caps(con, spec, "2025", 1e-6)
+
+
+def test_revising_an_unreleased_quarter_is_an_error(one_source_released):
+    _, release = one_source_released
+    with pytest.raises(ValueError, match="no published release to revise"):
+        release("2024-Q4", revise=True)
+
+
+def test_exports_validate_and_follow_sdmx_csv(released):
+    folder = released / "release/2025-Q3.1"
+    report = validate(str(folder / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    package = json.loads((folder / "datapackage.json").read_text())
+    described = {r["path"] for r in package["resources"]} | {"datapackage.json"}
+    assert described == {p.name for p in folder.iterdir()}
+    header = (folder / "counts.sdmx.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["STRUCTURE", "STRUCTURE_ID", "ACTION"]
+    assert header[3:14] == ["REF_AREA", "VICTIM_STATUS", "EXPLOITATION_FORM", "ROUTE_STAGE", "SEX", "AGE",
+                            "UNACCOMPANIED_CHILD", "SMUGGLING_DEBT", "TIME_PERIOD", "OBS_VALUE", "OBS_STATUS"]
+    methodology = (folder / "METHODOLOGY.md").read_text()
+    rel = table(released, "releases", "2025-Q3.1").iloc[0]
+    for text in ("one person in one", f"{rel.rho:.4g}", "discrete Gaussian", "obs_status = u", "Code lists", "90 %"):
+        assert text in methodology, text
+
+
+def test_coverage_names_every_source_and_no_record_count(released):
+    cov = table(released, "coverage", "2024-Q1.1")
+    assert len(cov) == 31 and cov.delivered.sum() >= 25
+    assert set(cov.columns) == {"release_id", "time_period", "ref_area", "source_id", "source_type", "source_name",
+                                "delivered", "files"}
+
+
+def test_the_release_database_holds_no_private_column(released):
+    con = duckdb.connect(str(released / "release/thb_release.duckdb"), read_only=True)
+    columns = {c for (c,) in con.sql("SELECT column_name FROM information_schema.columns").fetchall()}
+    con.close()
+    assert not columns & {"person_key", "person_id", "record_id", "noisy", "file_id"}
+
+
+def test_intervals_cover_the_confidential_counts(ingested):
+    """Repeated measurements of one quarter: the 90 % intervals cover the counts of the
+    persons the sources saw (linked.persons, checked against the simulator's truth in
+    tests/test_ingest.py) about 90 % of the time."""
+    from dp.measure import joint_counts, marginal, measure, plan
+    from dp.postprocess import cube
+
+    spec = release_spec()
+    ds = spec.datasets["cases"]
+    con = duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True)
+    joint = joint_counts(con, ds, "2025-Q2")
+    con.close()
+    scales = plan(spec, "cases")
+    truth = {}
+    for m in ds.workload():
+        for area in AREAS:
+            for cell, v in zip(itertools.product(*(domain(a) for a in m)), marginal(ds, joint[area], m)):
+                key = dict(zip(m, cell))
+                truth[(area, *(key.get(d, "_T") for d in CUBE_DIMENSIONS))] = v
+    positive, zero = [], []
+    for _ in range(25):
+        c = cube(spec, ds, measure(joint, ds, scales), scales)
+        c = c[c.ref_area != "_T"]
+        t = np.array([truth[k] for k in map(tuple, c[["ref_area", *CUBE_DIMENSIONS]].to_numpy())])
+        ok = ((c.ci_low <= t) & (t <= c.ci_high)).to_numpy()
+        positive.append(ok[t > 0])
+        zero.append(ok[t == 0])
+    positive, zero = np.concatenate(positive), np.concatenate(zero)
+    assert len(positive) > 2000
+    assert 0.87 <= positive.mean() <= 0.93, positive.mean()  # Feldman-Cousins: exact where counts are positive
+    assert 0.90 <= zero.mean() <= 0.99, zero.mean()  # conservative at zero: the value stays in its interval
