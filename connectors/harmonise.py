@@ -9,26 +9,19 @@ of coded fields mean 'unknown'. Booleans stay 'yes'/'no'/'unknown' until loaded.
 from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list
 from connectors.read import RECORD_NO
 from data_contracts.codelists import codelists, codes, iso_countries, schema
+from thb.sql import ident, literal
 
 UNMAPPED, BAD_DATE = "?", "1900-01-01"
 
 
-def _lit(s: str | None) -> str:
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _map(pairs: dict[str, str]) -> str:
-    return "MAP {" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in pairs.items()) + "}"
+    return "MAP {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in pairs.items()) + "}"
 
 
 def _age_groups(years: str) -> str:
     bins = [(c, v["min"], v["max"]) for c, v in codelists()["age_group"]["codes"].items() if "min" in v]
-    whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {_lit(c)}" for c, lo, hi in bins)
-    return f"CASE {whens} ELSE {_lit(UNMAPPED)} END"
+    whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {literal(c)}" for c, lo, hi in bins)
+    return f"CASE {whens} ELSE {literal(UNMAPPED)} END"
 
 
 def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
@@ -37,29 +30,33 @@ def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
     ftype = schema(KIND_SCHEMA[spec.kind])["columns"][field]["type"]
     codelist = kinds[field]
     if field in spec.constants:
-        return _lit(spec.constants[field])
+        return literal(spec.constants[field])
     if field not in spec.columns:
-        return _lit("unknown") if codelist and codelist != "country" and "unknown" in codes(codelist) else "NULL"
-    cell = f"nullif(trim({_ident(source.column(spec, field))}), '')"
-    if ftype == "date":
-        fmt = _lit(spec.date_format)
-        parsed = f"coalesce(try_strptime({cell}, {fmt})::DATE, DATE '{BAD_DATE}')"
-        return f"CASE WHEN {cell} IS NULL THEN NULL ELSE {parsed} END"
+        return literal("unknown") if codelist and codelist != "country" and "unknown" in codes(codelist) else "NULL"
+    cell = f"nullif(trim({ident(source.column(spec, field))}), '')"
+    if ftype == "date":  # outside 1900-2199 is as invalid as unparseable (and out of pandas' range)
+        parsed = f"try_strptime({cell}, {literal(spec.date_format)})::DATE"
+        return (
+            f"CASE WHEN {cell} IS NULL THEN NULL WHEN {parsed} BETWEEN DATE '1900-01-02' AND DATE '2199-12-31' "
+            f"THEN {parsed} ELSE DATE '{BAD_DATE}' END"
+        )
     if ftype == "country":
         wanted = 3 if spec.country_codes == "alpha3" else 2
         valid = {k: v for k, v in iso_countries().items() if len(k) == wanted}
-        return f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce({_map(valid)}[upper({cell})], {_lit(UNMAPPED)}) END"
+        return (
+            f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce({_map(valid)}[upper({cell})], {literal(UNMAPPED)}) END"
+        )
     if field == "age_group" and spec.age_in_years:
         years = f"try_cast({cell} AS INTEGER)"
         return (
             f"CASE WHEN {cell} IS NULL THEN 'unknown' WHEN NOT regexp_full_match({cell}, '[0-9]{{1,3}}') "
-            f"THEN {_lit(UNMAPPED)} ELSE {_age_groups(years)} END"
+            f"THEN {literal(UNMAPPED)} ELSE {_age_groups(years)} END"
         )
     if codelist:
-        empty = _lit("unknown") if "unknown" in codes(codelist) else "NULL"
+        empty = literal("unknown") if "unknown" in codes(codelist) else "NULL"
         return (
             f"CASE WHEN {cell} IS NULL THEN {empty} "
-            f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {_lit(UNMAPPED)}) END"
+            f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {literal(UNMAPPED)}) END"
         )
     return cell
 
@@ -70,7 +67,7 @@ def harmonise_sql(source: SourceMapping, spec: FileSpec, relation: str) -> str:
     context = {"source_id": source.source_id, "source_type": source.source_type, "reporting_country": source.country}
     fields = []
     for field in schema(KIND_SCHEMA[spec.kind])["columns"]:
-        expr = _lit(context[field]) if field in context else field_expr(source, spec, field)
+        expr = literal(context[field]) if field in context else field_expr(source, spec, field)
         fields.append(f"{expr} AS {field}")
     record_id = field_expr(source, spec, "record_id")
     return (

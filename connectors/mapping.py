@@ -109,6 +109,9 @@ class SourceMapping(BaseModel):
     def _consistent(self):
         if not self.source_id.startswith(self.country + "-"):
             raise ValueError("source_id must start with the country code")
+        kinds = [f.kind for f in self.files]
+        if len(kinds) != len(set(kinds)):
+            raise ValueError("one export per kind (case, screening): a source with two formats is two sources")
         for spec in self.files:
             for field in spec.columns:
                 self.column(spec, field)  # raises if no name is known

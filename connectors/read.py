@@ -10,7 +10,6 @@ import contextlib
 import csv
 import io
 import re
-import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import openpyxl
 import pyarrow as pa
 
 from connectors.mapping import FileSpec
+from thb.sql import ident, literal
 
 RECORD_NO = "__record_no"
 CHUNK = 1 << 24  # 16 MiB
@@ -27,10 +27,6 @@ CHUNK = 1 << 24  # 16 MiB
 
 class ReadError(Exception):
     """The file cannot be read as its mapping says. The message is safe to show and log."""
-
-
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
@@ -112,10 +108,10 @@ def _read_csv(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]
     header = _csv_header(text_path, spec.delimiter)
     if len(set(header)) != len(header):
         raise ReadError("the header row names a column twice")
-    columns = "{" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header) + "}"
+    columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     try:
         return con.sql(
-            f"SELECT * FROM read_csv({_sql_str(str(text_path))}, delim={_sql_str(spec.delimiter)}, "
+            f"SELECT * FROM read_csv({literal(str(text_path))}, delim={literal(spec.delimiter)}, "
             f"quote='\"', escape='\"', header=true, auto_detect=false, columns={columns}, "
             "strict_mode=true, null_padding=false)"
         ).to_arrow_table()
@@ -124,14 +120,17 @@ def _read_csv(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]
 
 
 def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]) -> pa.Table:
-    """JSON lines have no header: a file without records is a delivery of no records."""
+    """JSON lines have no header: a blank file is a delivery of no records; 0 bytes is an
+    empty (perhaps truncated) upload."""
+    if path.stat().st_size == 0:
+        raise ReadError("the file is empty (a delivery without records holds a blank line)")
     text_path = _decode_to_utf8(path, spec.encoding, workdir)
     if _blank(text_path):
         return pa.table({c: pa.array([], type=pa.string()) for c in columns})
     try:
         con.sql(
             f"CREATE OR REPLACE TEMP TABLE __json AS SELECT json FROM read_json_objects("
-            f"{_sql_str(str(text_path))}, format='newline_delimited')"
+            f"{literal(str(text_path))}, format='newline_delimited')"
         )
         ((bad,),) = con.sql("SELECT count(*) FROM __json WHERE json_type(json) <> 'OBJECT'").fetchall()
         if bad:
@@ -142,7 +141,7 @@ def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[st
                 "SELECT k FROM (SELECT unnest(json_keys(json)) AS k FROM __json) GROUP BY k ORDER BY k"
             ).fetchall()
         ]
-        cols = ", ".join(f"json ->> {_sql_str(k)} AS {_ident(k)}" for k in keys)
+        cols = ", ".join(f"json ->> {literal(k)} AS {ident(k)}" for k in keys)
         return con.sql(f"SELECT {cols} FROM __json").to_arrow_table()
     except duckdb.Error as exc:
         raise _duckdb_error(exc, "JSON lines") from None
@@ -156,10 +155,6 @@ def _blank(path: Path) -> bool:
             if chunk.strip():
                 return False
     return True
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _cell(value, date_format: str):
@@ -176,9 +171,7 @@ def _cell(value, date_format: str):
 def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]) -> pa.Table:
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ReadError(f"the file is not a readable XLSX workbook ({type(exc).__name__})") from None
-    except Exception as exc:  # openpyxl raises its own exception classes for damaged workbooks
+    except Exception as exc:  # zipfile, XML and openpyxl's own errors, for damaged or false workbooks
         raise ReadError(f"the file is not a readable XLSX workbook ({type(exc).__name__})") from None
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)

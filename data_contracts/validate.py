@@ -10,7 +10,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -21,8 +20,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics le
 
 import great_expectations as gx  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
-
-from data_contracts.build import pii  # noqa: E402
 
 for name in ("great_expectations", "great_expectations.data_context.types.base"):  # the latter sets INFO itself
     logging.getLogger(name).setLevel(logging.WARNING)
@@ -76,28 +73,21 @@ def load_suite(path: Path):
     return ctx.suites.add(gx.ExpectationSuite(**spec))
 
 
-def _pii_column(name: str) -> bool:
-    words = re.split(r"[\s_.\-/]+", name.strip().lower())
-    return any(w in pii()["column_words"] for w in words) or any(
-        re.search(p, name) for p in pii()["value_patterns"].values()
-    )
-
-
-def _columns_failure(details: dict, description: str) -> Failure:
+def _columns_failure(details: dict, description: str, header: list[str]) -> Failure:
+    """Missing columns are named (the names are ours, from the mapping); unexpected ones
+    only by position: a header cell may hold anything, even a person's data."""
     mismatch = details.get("mismatched", {}) if isinstance(details, dict) else {}
-    unexpected, missing = mismatch.get("unexpected", []), mismatch.get("missing", [])
+    unexpected, missing = set(mismatch.get("unexpected", [])), mismatch.get("missing", [])
+    positions = [i + 1 for i, name in enumerate(header) if name in unexpected]
     parts = []
     if missing:
         parts.append("missing columns: " + ", ".join(missing))
-    if unexpected:
-        shown = [c for c in unexpected if not _pii_column(c)]
-        hidden = len(unexpected) - len(shown)
-        parts.append(
-            "unexpected columns: "
-            + ", ".join(shown + ([f"{hidden} more withheld (they look like personal data)"] if hidden else []))
-        )
+    if positions:
+        parts.append(f"{len(positions)} unexpected column(s) at position(s) " + ", ".join(map(str, positions)))
+    if positions and len(positions) == len(header):
+        parts.append("no registered column was found: is the header row missing?")
     return Failure(
-        "columns", f"{description} ({'; '.join(parts)})" if parts else description, count=len(missing) + len(unexpected)
+        "columns", f"{description} ({'; '.join(parts)})" if parts else description, count=len(missing) + len(positions)
     )
 
 
@@ -132,7 +122,9 @@ def validate(frame: pd.DataFrame, suite_path: Path, today: date | None = None) -
         if raised:
             failures.append(Failure(check, "the check could not run on this file", meta.get("field"), check_error=True))
         elif cfg.type == "expect_table_columns_to_match_set":
-            failures.append(_columns_failure(r.result.get("details", {}), meta.get("description", "")))
+            failures.append(
+                _columns_failure(r.result.get("details", {}), meta.get("description", ""), list(frame.columns))
+            )
         else:
             rows = [int(i) for i in r.result.get("unexpected_index_list") or []]
             failures.append(

@@ -1,12 +1,14 @@
 """Find the files in landing/ and route each to its source mapping and export kind.
 
-A delivery is a path in landing/ with its bytes (sha256): the same bytes at the same path
-again are a no-op. New bytes at the path of a loaded file are a corrected re-delivery that
-replaces it. (Identical bytes at two paths are two deliveries: two empty quarters, say.)
+A delivery is a path in landing/ with its bytes (sha256). The bytes the path last delivered
+(loaded or quarantined) are a no-op; other bytes at the path of a loaded file are a
+corrected re-delivery that replaces it, even bytes it delivered before an earlier correction.
+Identical bytes at two paths are two deliveries: two empty quarters, say.
 """
 
 import dataclasses
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -28,13 +30,16 @@ class Delivery:
     source: SourceMapping | None = None
     spec: FileSpec | None = None
     problem: str | None = None  # why it cannot be routed to a mapping
-    status: str = "new"  # new | unchanged
+    status: str = "new"  # new | unchanged | quarantined earlier
     supersedes: str | None = None  # file_id of the loaded version this one replaces
+    supersedes_records: int = 0  # how many records that version holds
+    seq: int = 0  # earlier deliveries of the same bytes at the same path
+    quarantine_path: str | None = None  # where an earlier delivery of these bytes was quarantined
 
     @property
     def file_id(self) -> str:
-        """The lineage key in raw.* and harmonised.*: path and bytes together."""
-        return hashlib.sha256(f"{self.rel}\n{self.sha256}".encode()).hexdigest()[:16]
+        """The lineage key in raw.* and harmonised.*: path, bytes and delivery number."""
+        return hashlib.sha256(f"{self.rel}\n{self.sha256}\n{self.seq}".encode()).hexdigest()[:16]
 
     @property
     def kind(self) -> str | None:
@@ -69,8 +74,12 @@ def _route(d: Delivery, sources: dict[str, SourceMapping]) -> None:
 
 def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckDBPyConnection) -> list[Delivery]:
     """Every file in landing/, routed, and marked new or unchanged against the manifest."""
-    known = set(con.sql("SELECT path, sha256 FROM landing.manifest").fetchall())
-    loaded_at = dict(con.sql("SELECT path, file_id FROM landing.manifest WHERE status = 'loaded'").fetchall())
+    rows = con.sql(
+        "SELECT path, sha256, status, file_id, records, quarantine_path FROM landing.manifest ORDER BY processed_at"
+    ).fetchall()
+    latest = {path: (sha, status, qpath) for path, sha, status, _, _, qpath in rows}
+    loaded = {path: (file_id, sha, records) for path, sha, status, file_id, records, _ in rows if status == "loaded"}
+    seen = Counter((path, sha) for path, sha, *_ in rows)
     out = []
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         if path.name.startswith(IGNORED_PREFIXES) or path.name.endswith(IGNORED_SUFFIXES):
@@ -78,9 +87,14 @@ def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckD
         rel = path.relative_to(landing).as_posix()
         d = Delivery(path=path, rel=rel, sha256=sha256_of(path), size=path.stat().st_size)
         _route(d, sources)
-        if (rel, d.sha256) in known:
-            d.status = "unchanged"
-        elif rel in loaded_at:
-            d.supersedes = loaded_at[rel]
+        last_sha, last_status, qpath = latest.get(rel, (None, None, None))
+        if last_sha == d.sha256 and last_status in ("loaded", "quarantined"):
+            d.status = "unchanged" if last_status == "loaded" else "quarantined earlier"
+            d.quarantine_path = qpath
+            d.seq = seen[(rel, d.sha256)] - 1
+        else:
+            d.seq = seen[(rel, d.sha256)]
+            if rel in loaded:
+                d.supersedes, _, d.supersedes_records = loaded[rel]
         out.append(d)
     return out

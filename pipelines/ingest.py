@@ -5,6 +5,7 @@ declares it as the `ingest` deployment. Every task is safe to retry: a delivery 
 the manifest is never loaded or quarantined twice.
 """
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from connectors.mapping import load_sources
 from pipelines.deliveries import Delivery, discover
 from pipelines.link import link
-from pipelines.load import load, quarantine
+from pipelines.load import Refused, load, quarantine
 from pipelines.progress import step
 from pipelines.staging import Staging
 from pipelines.warehouse import connect
@@ -38,7 +39,7 @@ def stage_and_check(con, settings: Settings, new: list[Delivery]) -> Staging:
             staging.add(d)
             advance(d.rel)
     staging.harmonise()
-    staging.validate(supersedes={d.file_id: d.supersedes for d in new if d.supersedes})
+    staging.validate()
     return staging
 
 
@@ -50,25 +51,40 @@ def load_or_quarantine(con, settings: Settings, staging: Staging, new: list[Deli
     with step("loading", len(new)) as advance:
         for d in new:
             failures = staging.failures.get(d.file_id)
+            stage = staging.failed_stage.get(d.file_id)
+            if not failures:
+                try:
+                    records = load(con, d, staging)
+                    outcomes.append(
+                        {"file": d.rel, "country": d.country, "status": "loaded", "kind": d.kind, "records": records}
+                    )
+                except Refused as refused:
+                    failures, stage = refused.failures, "contract"
             if failures:
-                target = quarantine(con, d, staging.failed_stage[d.file_id], failures, settings.quarantine)
+                target = quarantine(con, d, stage, failures, settings.quarantine)
                 log.warning("quarantined %s: %d check(s) failed", d.rel, len(failures))
                 outcomes.append(
                     {
                         "file": d.rel,
                         "country": d.country,
                         "status": "quarantined",
-                        "report": str(target) + ".report.json" if target else None,
+                        "report": f"{target}.report.json",
                         "reason": failures[0].description,
                     }
                 )
-            else:
-                records = load(con, d, staging)
-                outcomes.append(
-                    {"file": d.rel, "country": d.country, "status": "loaded", "kind": d.kind, "records": records}
-                )
             advance(d.rel)
     return outcomes
+
+
+def finish_interrupted_quarantines(settings: Settings, found: list[Delivery]) -> None:
+    """A delivery recorded as quarantined but still in landing, its quarantine copy missing,
+    was interrupted between the manifest and the move: finish the move."""
+    for d in found:
+        if d.status == "quarantined earlier" and d.quarantine_path:
+            target = settings.quarantine / d.quarantine_path
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(d.path, target)
 
 
 @task(cache_policy=NO_CACHE)
@@ -89,6 +105,7 @@ def ingest(data_dir: Path | None = None) -> dict:
     con = connect(settings.warehouse, memory_limit=settings.duckdb_memory)
     try:
         found = find_deliveries(con, settings, sources)
+        finish_interrupted_quarantines(settings, found)
         new = [d for d in found if d.status == "new"]
         outcomes = []
         if new:
@@ -107,7 +124,7 @@ def summarise(settings: Settings, found: list[Delivery], outcomes: list[dict], p
     """Files loaded / quarantined / unchanged, records and persons, by country."""
     by_country: dict[str, Counter] = {}
     for d in found:
-        if d.status == "unchanged":
+        if d.status != "new":
             by_country.setdefault(d.country or "?", Counter())["unchanged"] += 1
     for o in outcomes:
         c = by_country.setdefault(o["country"] or "?", Counter())
@@ -124,4 +141,5 @@ def summarise(settings: Settings, found: list[Delivery], outcomes: list[dict], p
         "by_country": table,
         "total": {k: sum(v[k] for v in table.values()) for k in keys},
         "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
+        "quarantined_earlier": [d.rel for d in found if d.status == "quarantined earlier" and d.path.exists()],
     }

@@ -3,6 +3,9 @@ capture histories (per country and year, which sources saw each person).
 
 Within a reporting country, records that share a person_key are one person; a record
 without a key is its own person. A person belongs to the quarter of their first record.
+Capture histories count a person in the year of their first record, captured by the
+sources that recorded them in that year: a closed year's table does not change when
+later years arrive.
 """
 
 from functools import cache
@@ -30,10 +33,12 @@ def persons_sql() -> str:
     by_date = "(reference_date, rank, source_id, record_id)"
     coded = [_pick(f, f"{f} <> 'unknown'", by_source) for f in ("exploitation_form", "route_stage", "gender")]
     return f"""
-    WITH r AS (
+    WITH k AS (
         SELECT *, coalesce(person_key, 'record:' || source_id || '/' || record_id) AS person_id,
                list_position({ranks}, source_type) AS rank
-        FROM harmonised.case_records)
+        FROM harmonised.case_records),
+    r AS (SELECT *, year(reference_date) = year(min(reference_date) OVER (PARTITION BY reporting_country, person_id))
+                    AS in_first_year FROM k)
     SELECT reporting_country, person_id, bool_or(person_key IS NOT NULL) AS has_key,
            min(reference_date) AS first_date,
            year(min(reference_date)) || '-Q' || quarter(min(reference_date)) AS first_quarter,
@@ -48,7 +53,8 @@ def persons_sql() -> str:
            bool_or(referred_to_assistance) AS referred_to_assistance,
            min(identification_date) AS identification_date,
            count(*) AS n_records,
-           list(DISTINCT source_id ORDER BY source_id) AS sources
+           list(DISTINCT source_id ORDER BY source_id) AS sources,
+           list(DISTINCT source_id ORDER BY source_id) FILTER (WHERE in_first_year) AS sources_first_year
     FROM r GROUP BY reporting_country, person_id"""
 
 
@@ -57,8 +63,8 @@ def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> N
     unknown = ["exploitation_form", "route_stage", "gender", "age_group"]
     fill = ", ".join(f"coalesce({f}, 'unknown') AS {f}" for f in unknown)
     history = ", ".join(
-        f"CASE WHEN reporting_country = '{s.country}' THEN list_contains(sources, '{s.source_id}')::INTEGER END "
-        f'AS "{s.source_id}"'
+        f"CASE WHEN reporting_country = '{s.country}' "
+        f"THEN list_contains(sources_first_year, '{s.source_id}')::INTEGER END AS \"{s.source_id}\""
         for s in sorted(sources.values(), key=lambda s: s.source_id)
     )
     con.begin()

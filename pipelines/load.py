@@ -1,6 +1,6 @@
 """Decide each new delivery's fate: load it into the warehouse in one transaction, or move
-it whole to quarantine with a report. Both are idempotent: a delivery already in the
-manifest is left alone, so a retried task does nothing twice."""
+it whole to quarantine with a report. Both are safe to repeat: a delivery already in the
+manifest is never loaded twice, and an interrupted quarantine is finished, not redone."""
 
 import json
 import os
@@ -15,14 +15,15 @@ from data_contracts.validate import Failure
 from pipelines.deliveries import Delivery
 from pipelines.staging import Staging, raw_table
 from pipelines.warehouse import KINDS, table_of
+from thb.sql import ident
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+class Refused(Exception):
+    """The delivery passed its contract but cannot join the warehouse as it stands."""
 
-
-def _already_done(con, d: Delivery) -> bool:
-    return bool(con.sql(f"SELECT count(*) FROM landing.manifest WHERE file_id = '{d.file_id}'").fetchall()[0][0])
+    def __init__(self, failures: list[Failure]):
+        super().__init__(failures[0].description)
+        self.failures = failures
 
 
 def _ensure_raw_table(con, name: str, columns: list[str]) -> None:
@@ -35,7 +36,7 @@ def _ensure_raw_table(con, name: str, columns: list[str]) -> None:
     }
     for c in columns:
         if c not in have:  # a source's export gained a column (its mapping changed)
-            con.sql(f"ALTER TABLE raw.{name} ADD COLUMN {_ident(c)} VARCHAR")
+            con.sql(f"ALTER TABLE raw.{name} ADD COLUMN {ident(c)} VARCHAR")
 
 
 def _harmonised_select(kind: str) -> str:
@@ -52,9 +53,9 @@ def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=No
     con.execute(
         "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
+            d.file_id,
             d.rel,
             d.sha256,
-            d.file_id,
             d.country,
             d.source_id,
             d.kind,
@@ -69,22 +70,53 @@ def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=No
     )
 
 
+def _refusals(con, d: Delivery, staging: Staging) -> list[Failure]:
+    """Checks against the warehouse as it stands, inside the load's transaction: a record id
+    another loaded file of the source already uses; a re-delivery that would empty a file."""
+    table = table_of(d.kind)
+    ((dupes,),) = con.sql(f"""
+        SELECT list(s.record_no ORDER BY s.record_no) FROM stage_{d.kind} s
+        WHERE s.file_id = '{d.file_id}' AND EXISTS (
+            SELECT 1 FROM {table} h WHERE h.source_id = s.source_id AND h.record_id = s.record_id
+              AND h.file_id <> '{d.supersedes or ""}')""").fetchall()
+    failures = []
+    if dupes:
+        failures.append(
+            Failure(
+                "unique_record_id",
+                "record_id is already used by another file of this source",
+                "record_id",
+                d.source.column(d.spec, "record_id"),
+                len(dupes),
+                list(dupes),
+            )
+        )
+    if d.supersedes and d.supersedes_records > 0 and staging.records[d.file_id] == 0:
+        failures.append(
+            Failure(
+                "replacement",
+                f"this file would replace the loaded version of {d.rel} and its "
+                f"{d.supersedes_records} records with none: deliver the complete export",
+            )
+        )
+    return failures
+
+
 def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
-    """Load one staged delivery (replacing the version it supersedes) in one transaction.
-    Returns the records loaded (0 if it was loaded before: the manifest's key refuses it)."""
+    """Load one staged delivery (replacing the version it supersedes) in one transaction and
+    return its records; raise Refused (nothing written) if the warehouse cannot take it."""
     name = raw_table(d.source_id, d.kind)
     columns = list(d.source.columns(d.spec).values())
-    if name not in staging.raw_tables_ready:
-        _ensure_raw_table(con, name, columns)
-        staging.raw_tables_ready.add(name)
     con.begin()
     try:
+        if failures := _refusals(con, d, staging):
+            raise Refused(failures)
+        _ensure_raw_table(con, name, columns)
         if d.supersedes:
-            old = d.supersedes
-            con.sql(f"DELETE FROM {table_of(d.kind)} WHERE file_id = '{old}'")
-            con.sql(f"DELETE FROM raw.{name} WHERE file_id = '{old}'")
-            con.sql(f"UPDATE landing.manifest SET status = 'superseded' WHERE file_id = '{old}'")
-        cols = ", ".join(_ident(c) for c in columns)
+            con.sql(f"DELETE FROM {table_of(d.kind)} WHERE file_id = '{d.supersedes}'")
+            con.sql(f"DELETE FROM raw.{name} WHERE file_id = '{d.supersedes}'")
+            con.sql(f"UPDATE landing.manifest SET status = 'superseded' WHERE file_id = '{d.supersedes}'")
+        cols = ", ".join(ident(c) for c in columns)
         con.sql(
             f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "
             f"SELECT file_id, {RECORD_NO}, {cols} FROM stage_raw_{name} WHERE file_id = '{d.file_id}'"
@@ -93,30 +125,31 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
             f"INSERT INTO {table_of(d.kind)} SELECT {_harmonised_select(d.kind)} "
             f"FROM stage_{d.kind} WHERE file_id = '{d.file_id}'"
         )
-        records = staging.records[d.file_id]
-        _manifest_row(con, d, "loaded", records)
+        _manifest_row(con, d, "loaded", staging.records[d.file_id])
         con.commit()
-        return records
-    except duckdb.ConstraintException:  # already in the manifest (path, bytes): a retry, nothing to do
+    except duckdb.ConstraintException:  # the manifest has it: a retried task; the first attempt loaded it
         con.rollback()
-        return 0
     except BaseException:
         con.rollback()
         raise
+    return staging.records[d.file_id]
 
 
-def _free_name(directory: Path, name: str, sha256: str) -> Path:
-    target = directory / name
-    if target.exists() or (directory / f"{name}.report.json").exists():
-        stem, dot, suffix = name.partition(".")
-        target = directory / f"{stem}.{sha256[:8]}{dot}{suffix}"
+def _target(directory: Path, d: Delivery) -> Path:
+    """The quarantine name: the file's own, unless another delivery already holds it."""
+    target = directory / d.path.name
+    report = target.with_name(target.name + ".report.json")
+    if (target.exists() or report.exists()) and not (
+        report.exists() and json.loads(report.read_text(encoding="utf-8")).get("sha256") == d.sha256
+    ):
+        stem, dot, suffix = d.path.name.partition(".")
+        target = directory / f"{stem}.{d.sha256[:8]}{dot}{suffix}"
     return target
 
 
 def report(d: Delivery, stage: str, failures: list[Failure], target: Path) -> dict:
     """The quarantine report: which checks failed, on which rows and columns, and why.
     It names columns and row numbers only, never a value from the file."""
-    checks = [f.as_dict() for f in failures]
     rows = sorted({r for f in failures for r in f.rows})
     return {
         "file": d.rel,
@@ -128,28 +161,32 @@ def report(d: Delivery, stage: str, failures: list[Failure], target: Path) -> di
         "stage": stage,
         "summary": f"{len(failures)} check(s) failed" + (f" on {len(rows)} record(s)" if rows else ""),
         "rows_are": "record numbers: 1 is the first record after the header",
-        "failures": checks,
+        "failures": [f.as_dict() for f in failures],
         "quarantined_as": target.name,
-        "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "next_step": "correct the export and deliver it again to the same landing folder; a corrected file loads",
     }
 
 
 def quarantine(
     con: duckdb.DuckDBPyConnection, d: Delivery, stage: str, failures: list[Failure], quarantine_dir: Path
-) -> Path | None:
-    """Move the file whole to quarantine/<CC>/<source_id>/ with <file>.report.json beside it."""
-    if _already_done(con, d):
-        return None
-    routed = d.country and d.source_id and len(d.rel.split("/")) == 3
-    directory = quarantine_dir / (f"{d.country}/{d.source_id}" if routed else "_unrouted")
-    directory.mkdir(parents=True, exist_ok=True)
-    target = _free_name(directory, d.path.name, d.sha256)
-    body = report(d, stage, failures, target)
-    tmp = target.with_name(target.name + ".report.json.tmp")
-    tmp.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, target.with_name(target.name + ".report.json"))
-    os.replace(d.path, target)
-    reasons = [{k: v for k, v in f.as_dict().items() if k != "rows"} for f in failures]
-    _manifest_row(con, d, "quarantined", None, reasons, str(target.relative_to(quarantine_dir)))
+) -> Path:
+    """Move the file whole to quarantine/<CC>/<source_id>/ with <file>.report.json beside it.
+    Order: report, manifest row, move; a repeat finishes what an interruption left."""
+    recorded = con.sql(f"SELECT quarantine_path FROM landing.manifest WHERE file_id = '{d.file_id}'").fetchall()
+    if recorded:
+        target = quarantine_dir / recorded[0][0]
+    else:
+        routed = d.country and d.source_id and len(d.rel.split("/")) == 3
+        directory = quarantine_dir / (f"{d.country}/{d.source_id}" if routed else "_unrouted")
+        directory.mkdir(parents=True, exist_ok=True)
+        target = _target(directory, d)
+        tmp = target.with_name(target.name + ".report.json.tmp")
+        tmp.write_text(
+            json.dumps(report(d, stage, failures, target), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        os.replace(tmp, target.with_name(target.name + ".report.json"))
+        reasons = [{k: v for k, v in f.as_dict().items() if k != "rows"} for f in failures]
+        _manifest_row(con, d, "quarantined", None, reasons, target.relative_to(quarantine_dir).as_posix())
+    if d.path.exists() and not target.exists():
+        os.replace(d.path, target)
     return target

@@ -25,6 +25,12 @@ from data_contracts.validate import Failure, validate
 from pipelines.deliveries import Delivery
 from pipelines.progress import step
 from pipelines.warehouse import columns_ddl
+from thb.sql import ident
+
+
+class ContractCheckError(RuntimeError):
+    """A check itself failed to run: the run stops (its message names no value)."""
+
 
 CHUNK_ROWS = 250_000  # GX validates pandas frames: bigger chunks cost memory, smaller ones calls
 
@@ -32,10 +38,6 @@ CHUNK_ROWS = 250_000  # GX validates pandas frames: bigger chunks cost memory, s
 def raw_table(source_id: str, kind: str) -> str:
     """The name of a source's raw table (raw.<name>) and staging table (stage_raw_<name>)."""
     return f"{source_id.lower().replace('-', '_')}_{kind}"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @functools.lru_cache(maxsize=1024)
@@ -62,37 +64,46 @@ class Staging:
                 f"CREATE OR REPLACE TEMP TABLE stage_{kind} ({columns_ddl(kind, staged=True)}, file_record VARCHAR)"
             )
 
-    def fail(self, d: Delivery, stage: str, failures: list[Failure]) -> None:
-        self.failures.setdefault(d.file_id, []).extend(failures)
-        self.failed_stage.setdefault(d.file_id, stage)
+    def fail(self, file_id: str, stage: str, failures: list[Failure]) -> None:
+        self.failures.setdefault(file_id, []).extend(failures)
+        self.failed_stage.setdefault(file_id, stage)
 
     def add(self, d: Delivery) -> None:
-        """Read one file, check its structure, stage its raw rows."""
+        """Read one file, check its structure, stage its raw rows. Any error fails the file
+        alone, named by its type only (library messages may quote the file's content)."""
+        try:
+            self._add(d)
+        except Exception as exc:
+            self.fail(
+                d.file_id, "read", [Failure("readable", f"the file could not be processed ({type(exc).__name__})")]
+            )
+
+    def _add(self, d: Delivery) -> None:
         if d.problem:
-            self.fail(d, "route", [Failure("routing", d.problem)])
+            self.fail(d.file_id, "route", [Failure("routing", d.problem)])
             return
         try:
             table = read_export(
                 self.con, d.path, d.spec, Path(self._workdir.name), list(d.source.columns(d.spec).values())
             )
         except ReadError as exc:
-            self.fail(d, "read", [Failure("readable", str(exc))])
+            self.fail(d.file_id, "read", [Failure("readable", str(exc))])
             return
         header = table.column_names[:-1]
         suite = self.contracts_dir / f"{d.source_id}.{d.kind}.json"
         if not suite.exists():
             self.fail(
-                d,
+                d.file_id,
                 "structure",
                 [Failure("contract", f"no data contract for {d.source_id}.{d.kind}: run `thb contracts build`")],
             )
             return
         if failures := structure_failures(suite, tuple(header)):
-            self.fail(d, "structure", failures)
+            self.fail(d.file_id, "structure", failures)
             return
         name = raw_table(d.source_id, d.kind)
         if (d.source_id, d.kind) not in self.raw:
-            cols = ", ".join(f"{_ident(c)} VARCHAR" for c in d.source.columns(d.spec).values())
+            cols = ", ".join(f"{ident(c)} VARCHAR" for c in d.source.columns(d.spec).values())
             self.con.sql(f"CREATE OR REPLACE TEMP TABLE stage_raw_{name} (file_id VARCHAR, {RECORD_NO} BIGINT, {cols})")
             self.raw[(d.source_id, d.kind)] = (d.source, d.spec)
         self.con.register("__incoming", table)
@@ -106,10 +117,16 @@ class Staging:
         """Map every staged raw row to the harmonised record, one query per source and kind."""
         for (source_id, kind), (source, spec) in self.raw.items():
             name = raw_table(source_id, kind)
-            self.con.sql(f"INSERT INTO stage_{kind} BY NAME {harmonise_sql(source, spec, f'stage_raw_{name}')}")
+            try:
+                self.con.sql(f"INSERT INTO stage_{kind} BY NAME {harmonise_sql(source, spec, f'stage_raw_{name}')}")
+            except Exception as exc:
+                raise ContractCheckError(
+                    f"mapping {source_id} to the harmonised record failed ({type(exc).__name__})"
+                ) from None
 
-    def validate(self, today: date | None = None, supersedes: dict[str, str] | None = None) -> None:
-        """The row contract on all staged records, then uniqueness across a source's files."""
+    def validate(self, today: date | None = None) -> None:
+        """The row contract on all staged records (uniqueness across a source's files is
+        checked when each file loads, against the warehouse as it then stands)."""
         for kind in KIND_SCHEMA:
             sizes = self.con.sql(f"SELECT file_id, count(*) FROM stage_{kind} GROUP BY 1 ORDER BY 1").fetchall()
             chunks, current, n = [], [], 0
@@ -125,7 +142,6 @@ class Staging:
                 for files in chunks:
                     self._validate_chunk(kind, files, today)
                     advance(f"{sum(r for f, r in sizes if f in files):,} records")
-            self._cross_file_duplicates(kind, supersedes or {})
 
     def _validate_chunk(self, kind: str, files: list[str], today) -> None:
         ids = ", ".join(f"'{f}'" for f in files)
@@ -136,11 +152,9 @@ class Staging:
         failures = validate(frame, self.contracts_dir / f"harmonised.{kind}.json", today)
         file_ids, record_nos = frame.file_id.to_numpy(), frame.record_no.to_numpy()
         source_of = frame.groupby("file_id").source_id.first().to_dict()
+        if errors := [f.check for f in failures if f.check_error]:  # our fault, not the files': stop
+            raise ContractCheckError(f"the row contract could not run ({', '.join(errors)}); no file was loaded")
         for f in failures:
-            if f.check_error:  # an error of the check: it concerns every file of the chunk
-                for file_id in files:
-                    self._fail_id(file_id, "contract", [f])
-                continue
             rows = np.asarray(f.rows, dtype=np.int64)
             by_file = defaultdict(list)
             for file_id, record_no in zip(file_ids[rows], record_nos[rows]):
@@ -148,44 +162,7 @@ class Staging:
             for file_id, recs in by_file.items():
                 source, spec = self.raw[(source_of[file_id], kind)]
                 column = source.column(spec, f.field) if f.field in spec.columns else None
-                self._fail_id(file_id, "contract", [Failure(f.check, f.description, f.field, column, len(recs), recs)])
-
-    def _fail_id(self, file_id: str, stage: str, failures: list[Failure]) -> None:
-        self.failures.setdefault(file_id, []).extend(failures)
-        self.failed_stage.setdefault(file_id, stage)
-
-    def _cross_file_duplicates(self, kind: str, supersedes: dict[str, str]) -> None:
-        """Record ids already used by another file of the same source, staged or loaded."""
-        table = schema(KIND_SCHEMA[kind])["table"]
-        replaced = ", ".join(f"'{s}'" for s in supersedes.values()) or "''"
-        rows = self.con.sql(f"""
-            WITH others AS (
-                SELECT source_id, record_id, file_id FROM stage_{kind}
-                UNION ALL
-                SELECT source_id, record_id, file_id FROM {table} WHERE file_id NOT IN ({replaced}))
-            SELECT s.file_id, list(DISTINCT s.record_no ORDER BY s.record_no)
-            FROM stage_{kind} s JOIN others o
-              ON o.source_id = s.source_id AND o.record_id = s.record_id AND o.file_id <> s.file_id
-            GROUP BY s.file_id""").fetchall()
-        for file_id, recs in rows:
-            source_id = self.con.sql(
-                f"SELECT any_value(source_id) FROM stage_{kind} WHERE file_id = '{file_id}'"
-            ).fetchall()[0][0]
-            source, spec = self.raw[(source_id, kind)]
-            self._fail_id(
-                file_id,
-                "contract",
-                [
-                    Failure(
-                        "unique_record_id",
-                        "record_id is already used by another file of this source",
-                        "record_id",
-                        source.column(spec, "record_id"),
-                        len(recs),
-                        list(recs),
-                    )
-                ],
-            )
+                self.fail(file_id, "contract", [Failure(f.check, f.description, f.field, column, len(recs), recs)])
 
     def close(self) -> None:
         for source_id, kind in self.raw:

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import duckdb
 
+from connectors.mapping import KIND_SCHEMA as KINDS
 from data_contracts.codelists import schema
 
 SQL_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "country": "VARCHAR", "date": "DATE", "bool": "BOOLEAN"}
-KINDS = {"case": "case_record", "screening": "screening_record"}
 
 MANIFEST = """
 CREATE TABLE IF NOT EXISTS landing.manifest (
+    file_id VARCHAR PRIMARY KEY,      -- lineage key in raw.* and harmonised.*: path, bytes, delivery number
     path VARCHAR NOT NULL,            -- relative to landing/
-    sha256 VARCHAR NOT NULL,          -- the delivered bytes: the same bytes at the same path are a no-op
-    file_id VARCHAR NOT NULL UNIQUE,  -- lineage key in raw.* and harmonised.* (path and bytes)
+    sha256 VARCHAR NOT NULL,          -- the delivered bytes
     country VARCHAR,
     source_id VARCHAR,
     kind VARCHAR,
@@ -30,8 +30,7 @@ CREATE TABLE IF NOT EXISTS landing.manifest (
     reasons JSON,                     -- why it was quarantined (checks, counts; never values)
     quarantine_path VARCHAR,
     supersedes VARCHAR,               -- file_id of the earlier version of the same path it replaced
-    processed_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (path, sha256)
+    processed_at TIMESTAMPTZ NOT NULL
 )"""
 
 

@@ -89,3 +89,14 @@ def one_source_released(make_data):
     data = make_data("DE-POL-BKA", "DE-NGO-KOK")
     ingest(data)
     return data, lambda period, revise=False: release(period, revise, data)
+
+
+@pytest.fixture(scope="session")
+def realistic(tmp_path_factory) -> Path:
+    """A world at scale 0.4 (realistic counts per country and quarter), ingested."""
+    from pipelines.ingest import ingest
+
+    data = tmp_path_factory.mktemp("realistic")
+    simulate(data, seed=SEED + 100, scale=0.4)
+    ingest(data)
+    return data

@@ -50,3 +50,12 @@ def test_a_locked_warehouse_gets_a_clear_error(tmp_path, monkeypatch):
         holder.kill()
     assert result.exit_code == 2
     assert "another process has the warehouse open" in result.output and "Traceback" not in result.output
+
+
+def test_file_names_are_printed_as_text_not_markup(tmp_path, monkeypatch):
+    monkeypatch.setenv("THB_DATA_DIR", str(tmp_path))
+    (tmp_path / "landing/DE/DE-POL-BKA").mkdir(parents=True)
+    (tmp_path / "landing/DE/DE-POL-BKA/[red]odd [bold]name.csv").write_text("a;b\n1;2\n")
+    result = CliRunner().invoke(app, ["ingest"])
+    assert result.exit_code == 0, result.output
+    assert "[red]odd [bold]name.csv" in result.output.replace("\n", "")

@@ -372,3 +372,110 @@ def test_stored_suites_are_the_generated_ones():
     """The JSON suites in data_contracts/suites/ are exactly what the mappings generate."""
     stored = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in Settings().contracts_dir.glob("*.json")}
     assert stored == build_suites(SOURCES)
+
+
+def test_a_file_without_its_header_row_quotes_nothing(make_data):
+    data = make_data("DE-POL-BKA")
+    folder = data / "landing/DE/DE-POL-BKA"
+    f = max(folder.iterdir(), key=lambda p: p.stat().st_size)
+    first_record = read_rows(f, "DE-POL-BKA")[1]
+    write_rows(f, "DE-POL-BKA", read_rows(f, "DE-POL-BKA")[1:])  # the header row is gone
+    summary = ingest(data)
+    assert summary["total"]["quarantined"] == 1
+    report = next((data / "quarantine").rglob("*.report.json")).read_text(encoding="utf-8")
+    assert "is the header row missing" in report
+    assert not any(value and value in report for value in first_record if len(value) > 2)
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    reasons = con.sql("SELECT reasons::VARCHAR FROM landing.manifest WHERE status = 'quarantined'").fetchall()[0][0]
+    con.close()
+    assert not any(value and value in reasons for value in first_record if len(value) > 2)
+
+
+def test_a_date_out_of_range_is_quarantined_and_the_others_load(make_data):
+    data = make_data("DE-POL-BKA")
+    folder = data / "landing/DE/DE-POL-BKA"
+    f = max(folder.iterdir(), key=lambda p: p.stat().st_size)
+    write_rows(f, "DE-POL-BKA", mutate_cell("reference_date", "04.01.0025")(read_rows(f, "DE-POL-BKA")))
+    summary = ingest(data)
+    assert summary["total"]["quarantined"] == 1 and summary["total"]["loaded"] == len(list(folder.iterdir()))
+    assert "date" in summary["quarantined"][0]["reason"]
+
+
+def test_an_empty_upload_never_erases_a_loaded_file(make_data):
+    data = make_data("DE-POL-BKA", "DE-LAB-FKS")
+    ingest(data)
+    csv_file = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size)
+    jsonl = max((data / "landing/DE/DE-LAB-FKS").iterdir(), key=lambda p: p.stat().st_size)
+    before = snapshot(data / "warehouse.duckdb")
+    csv_file.write_text(csv_file.read_text(encoding="utf-8-sig").splitlines()[0] + "\n", encoding="utf-8-sig")
+    jsonl.write_bytes(b"")
+    summary = ingest(data)
+    assert summary["total"]["quarantined"] == 2 and summary["total"]["loaded"] == 0
+    reasons = " ".join(q["reason"] for q in summary["quarantined"])
+    assert "replace the loaded version" in reasons and "empty" in reasons
+    after = snapshot(data / "warehouse.duckdb")
+    before.pop("landing.manifest"), after.pop("landing.manifest")
+    assert after == before
+
+
+def test_a_failed_correction_keeps_the_old_version_and_its_ids(make_data):
+    data = make_data("DE-POL-BKA")
+    ingest(data)
+    folder = data / "landing/DE/DE-POL-BKA"
+    loaded = max(folder.iterdir(), key=lambda p: p.stat().st_size)
+    rows = read_rows(loaded, "DE-POL-BKA")
+    write_rows(folder / "bka_lagebild_copy.csv", "DE-POL-BKA", rows[:3])  # reuses ids of the loaded file
+    write_rows(loaded, "DE-POL-BKA", mutate_cell("gender", "Mann")(rows))  # a correction that fails
+    summary = ingest(data)
+    assert summary["total"]["quarantined"] == 2 and summary["total"]["loaded"] == 0
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    dupes = con.sql("SELECT count(*) - count(DISTINCT record_id) FROM harmonised.case_records").fetchall()[0][0]
+    con.close()
+    assert dupes == 0
+
+
+def test_quarantine_is_safe_to_repeat(make_data):
+    from pipelines.deliveries import discover
+    from pipelines.load import quarantine
+    from pipelines.warehouse import connect
+
+    data = make_data("DE-POL-BKA")
+    settings = Settings(data_dir=data)
+    con = connect(settings.warehouse)
+    d = discover(settings.landing, SOURCES, con)[0]
+    from data_contracts.validate import Failure
+
+    first = quarantine(con, d, "contract", [Failure("x", "a reason")], settings.quarantine)
+    second = quarantine(con, d, "contract", [Failure("x", "a reason")], settings.quarantine)
+    assert first == second and first.exists() and not d.path.exists()
+    assert len(list(first.parent.glob("*.report.json"))) == 1
+    assert con.sql("SELECT count(*) FROM landing.manifest").fetchall() == [(1,)]
+    con.close()
+
+
+def test_bytes_delivered_before_a_correction_load_again(make_data):
+    data = make_data("DE-POL-BKA")
+    ingest(data)
+    f = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size)
+    v1 = f.read_bytes()
+    rows = read_rows(f, "DE-POL-BKA")
+    write_rows(f, "DE-POL-BKA", rows[:-1])  # v2: one record fewer
+    assert ingest(data)["total"]["loaded"] == 1
+    f.write_bytes(v1)  # v1 again
+    assert ingest(data)["total"]["loaded"] == 1
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    status = con.sql(f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{f.name}' "
+                     "ORDER BY processed_at").fetchall()
+    con.close()
+    assert status == [("superseded", len(rows) - 1), ("superseded", len(rows) - 2), ("loaded", len(rows) - 1)]
+
+
+def test_a_source_has_one_export_per_kind(tmp_path):
+    from connectors.mapping import load_source
+
+    text = (Settings().connectors_dir / "DE-POL-BKA.yaml").read_text(encoding="utf-8")
+    spec = text[text.index("- kind: case"):]
+    bad = tmp_path / "DE-POL-BKA.yaml"
+    bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
+    with pytest.raises(ValueError, match="one export per kind"):
+        load_source(bad)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from thb.console import console, rich_progress
@@ -106,9 +107,13 @@ def _print_ingest(summary: dict) -> None:
         table.add_row(country, *(f"{row[c]:,}" for c in cols))
     table.add_row("total", *(f"{summary['total'][c]:,}" for c in cols), style="bold")
     console.print(table)
-    console.print(f"Warehouse: [bold]{summary['warehouse']}[/]")
+    console.print(f"Warehouse: [bold]{escape(summary['warehouse'])}[/]")
     for q in summary["quarantined"]:
-        console.print(f"[yellow]quarantined[/] {q['file']}: {q['reason']}\n  report: {q['report']}")
+        console.print(
+            f"[yellow]quarantined[/] {escape(q['file'])}: {escape(q['reason'])}\n  report: {escape(q['report'])}"
+        )
+    for rel in summary["quarantined_earlier"]:
+        console.print(f"[yellow]still in landing[/], quarantined earlier with the same bytes: {escape(rel)}")
 
 
 @app.command()
