@@ -16,9 +16,9 @@ $(BIN)/thb: pyproject.toml
 
 install: $(BIN)/thb
 
-demo: install  ## simulate the eight countries and ingest them into data/warehouse.duckdb
+demo: install  ## simulate the eight countries, ingest them, publish every quarter's DP release
 	$(BIN)/thb simulate --out $(THB_DATA_DIR) --seed $(SEED) --scale $(SCALE)
-	$(BIN)/thb ingest
+	$(BIN)/thb pipeline run
 
 test: install  ## the whole test suite
 	$(BIN)/pytest

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_every_deployment_points_at_a_flow():
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     names = {d["name"] for d in spec["deployments"]}
-    assert "ingest" in names
+    assert {"ingest", "quarterly-release"} <= names
     for d in spec["deployments"]:
         path, func = d["entrypoint"].split(":")
         module_spec = importlib.util.spec_from_file_location("entry", REPO / path)
@@ -21,3 +21,18 @@ def test_every_deployment_points_at_a_flow():
         assert isinstance(getattr(module, func), Flow), d["name"]
         for schedule in d.get("schedules", []):
             assert len(schedule["cron"].split()) == 5
+
+
+def test_the_quarterly_release_runs_after_each_quarter_is_complete():
+    from datetime import date, timedelta
+
+    from dp.spec import release_spec
+    from pipelines.release import quarter_end
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    cron = next(d for d in spec["deployments"] if d["name"] == "quarterly-release")["schedules"][0]["cron"]
+    minute, hour, day, months, _ = cron.split()
+    for month in map(int, months.split(",")):
+        run = date(2025, month, int(day))
+        closed = {2: "2024-Q4", 5: "2025-Q1", 8: "2025-Q2", 11: "2025-Q3"}[month]
+        assert quarter_end(closed) + timedelta(days=release_spec().grace_days) < run
