@@ -100,13 +100,17 @@ def integer_tables(
     return out
 
 
-def _interval(gls: np.ndarray, var: np.ndarray, obs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def interval_bounds(gls: np.ndarray, var: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Feldman-Cousins bounds (counts are non-negative), rounded inwards (counts are
-    integers: coverage is unchanged), widened if needed to hold the published value."""
+    integers: coverage is unchanged)."""
     sigma = np.sqrt(var)
     low, high = feldman_cousins(gls / sigma, level)
-    low = np.ceil(low * sigma - 1e-9).astype(np.int64)
-    high = np.maximum(np.floor(high * sigma + 1e-9), 0).astype(np.int64)
+    return (np.ceil(low * sigma - 1e-9).astype(np.int64), np.maximum(np.floor(high * sigma + 1e-9), 0).astype(np.int64))
+
+
+def _interval(gls: np.ndarray, var: np.ndarray, obs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The published interval: its bounds, widened if needed to hold the published value."""
+    low, high = interval_bounds(gls, var, level)
     return np.minimum(low, obs), np.maximum(high, obs)
 
 
