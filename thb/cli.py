@@ -88,7 +88,7 @@ def ingest(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pre
     from pipelines.warehouse import connect
 
     settings = Settings()
-    console.print(f"Ingesting [bold]{settings.landing}[/] (starting Prefect's local API)…")
+    console.print(f"Ingesting [bold]{escape(str(settings.landing))}[/] (starting Prefect's local API)…")
     with _clear_errors(verbose):
         connect(settings.warehouse).close()  # fail fast, before Prefect, if it is locked
         with rich_progress() as reporter, reporting(reporter):
@@ -150,7 +150,7 @@ def _print_release(s: dict) -> None:
     noise = "noise drawn by OpenDP" if s["noise_drawn"] else "no noise drawn"
     console.print(
         f"[bold]{s['release_id']}[/] {s['status']} ({noise}); ρ = {s['rho']:.4g}, "
-        f"ε = {s['epsilon']:.3g}\n  {s['folder']}"
+        f"ε = {s['epsilon']:.3g}\n  {escape(s['folder'])}"
     )
 
 
@@ -243,7 +243,7 @@ def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Sh
     from pipelines.warehouse import connect
 
     settings = Settings()
-    console.print(f"Pipeline on [bold]{settings.data_dir}[/] (starting Prefect's local API)…")
+    console.print(f"Pipeline on [bold]{escape(str(settings.data_dir))}[/] (starting Prefect's local API)…")
     with _clear_errors(verbose):
         connect(settings.warehouse).close()
         with rich_progress() as reporter, reporting(reporter):
@@ -253,7 +253,7 @@ def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Sh
         _print_release(r)
     if not summary["releases"]:
         console.print("No complete quarter is waiting for a release.")
-    console.print(f"Release database: [bold]{settings.release_dir / 'thb_release.duckdb'}[/]")
+    console.print(f"Release database: [bold]{escape(str(settings.release_dir / 'thb_release.duckdb'))}[/]")
 
 
 @contracts.command("build")
@@ -264,7 +264,7 @@ def contracts_build():
 
     settings = Settings()
     paths = write_suites(load_sources(settings.connectors_dir), settings.contracts_dir)
-    console.print(f"Wrote {len(paths)} suites to [bold]{settings.contracts_dir}[/]")
+    console.print(f"Wrote {len(paths)} suites to [bold]{escape(str(settings.contracts_dir))}[/]")
 
 
 if __name__ == "__main__":
