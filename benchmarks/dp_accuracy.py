@@ -146,6 +146,7 @@ def main() -> None:
 
         os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         data = workdir / "world"
         print(f"simulating and ingesting a world at scale 1 (seed {args.seed}) in {data} …", flush=True)
         simulate(data, seed=args.seed, scale=1.0)
