@@ -16,9 +16,10 @@ $(BIN)/thb: pyproject.toml
 
 install: $(BIN)/thb
 
-demo: install  ## simulate the eight countries, ingest them, publish every quarter's DP release
+demo: install  ## simulate, ingest, publish every quarter's DP release, then serve the dashboard
 	$(BIN)/thb simulate --out $(THB_DATA_DIR) --seed $(SEED) --scale $(SCALE)
 	$(BIN)/thb pipeline run
+	$(BIN)/thb dashboard
 
 test: install  ## the whole test suite
 	$(BIN)/pytest

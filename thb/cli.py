@@ -256,6 +256,26 @@ def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Sh
     console.print(f"Release database: [bold]{escape(str(settings.release_dir / 'thb_release.duckdb'))}[/]")
 
 
+@app.command()
+def dashboard(
+    port: int = typer.Option(8050, help="Port on 127.0.0.1."),
+    release: Path = typer.Option(
+        None, help="The release database (default: $THB_DATA_DIR/release/thb_release.duckdb)."
+    ),
+    debug: bool = typer.Option(False, help="Dash's debug mode (reloads on code changes)."),
+):
+    """Serve the rapporteurs' dashboard on the public release, read-only."""
+    from dashboards.app import create_app, default_release_path
+
+    path = release or default_release_path()
+    if not path.exists():
+        console.print(
+            f"[yellow]note:[/] no release at {escape(str(path))} yet; the dashboard says so until one is published."
+        )
+    console.print(f"Dashboard on [bold]http://127.0.0.1:{port}/[/] (release: {escape(str(path))}); Ctrl+C stops it.")
+    create_app(path).run(host="127.0.0.1", port=port, debug=debug)
+
+
 @contracts.command("build")
 def contracts_build():
     """Generate the GX suites from the schema, code lists and connector mappings."""

@@ -1,0 +1,127 @@
+"""The data-access layer: every number the dashboard shows comes from here, from the public
+release database, opened read-only for each query and closed at once. Answers are cached
+by the file's identity, so a newly published release (a new file swapped in) is picked up
+on the next request, without a restart.
+
+>>> import tempfile, duckdb, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "r.duckdb"
+>>> c = duckdb.connect(str(p)); _ = c.sql("CREATE TABLE releases AS SELECT 'x' AS release_id"); c.close()
+>>> Release(p).query("SELECT count(*) AS n FROM releases").n.tolist()
+[1]
+"""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+DIMENSIONS = (
+    "status",
+    "exploitation_form",
+    "route_stage",
+    "gender",
+    "age_group",
+    "unaccompanied_child",
+    "smuggling_debt",
+)
+TOTAL = "_T"
+ANY = "*"  # a dimension broken down: every code but the total
+
+
+@lru_cache(maxsize=512)
+def _cached(path: str, version: tuple, sql: str, params: tuple) -> pd.DataFrame:
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return con.execute(sql, list(params)).df()
+    finally:
+        con.close()
+
+
+class Release:
+    """The published release database at `path`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def available(self) -> bool:
+        return self.path.exists()
+
+    def version(self) -> tuple:
+        st = os.stat(self.path)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        return _cached(str(self.path), self.version(), sql, tuple(params)).copy()
+
+    def tables(self) -> set[str]:
+        return set(self.query("SELECT table_name FROM information_schema.tables").table_name)
+
+    def releases(self) -> pd.DataFrame:
+        """Every published release, newest first."""
+        return self.query("SELECT * FROM releases ORDER BY published_at DESC, release_id DESC")
+
+    def vintage(self, release_id: str | None) -> list[str]:
+        """The releases a reader had when `release_id` was published: the newest revision of
+        each quarter, published no later than it (default: the latest release)."""
+        rel = self.releases()
+        if rel.empty:
+            return []
+        chosen = rel[rel.release_id == release_id]
+        cut = (chosen if len(chosen) else rel).published_at.iloc[0]
+        known = rel[rel.published_at <= cut].sort_values(["time_period", "revision"])
+        return known.groupby("time_period").release_id.last().tolist()
+
+    def quarters(self, release_ids: list[str]) -> list[str]:
+        rel = self.releases()
+        return sorted(rel[rel.release_id.isin(release_ids)].time_period)
+
+    def cells(self, table: str, release_ids: list[str], ref_area=None, **dims) -> pd.DataFrame:
+        """Published cells of `counts` or `screenings`: each named dimension fixed to a code,
+        a list of codes or ANY (broken down); every other dimension at its total."""
+        if not release_ids:
+            return pd.DataFrame(
+                columns=[
+                    "release_id",
+                    "time_period",
+                    "ref_area",
+                    *DIMENSIONS,
+                    "obs_value",
+                    "ci_low",
+                    "ci_high",
+                    "obs_status",
+                ]
+            )
+        where, params = [f"release_id IN ({', '.join('?' * len(release_ids))})"], list(release_ids)
+        for dim in DIMENSIONS:
+            value = dims.get(dim, TOTAL)
+            where.append(*_condition(dim, value, params))
+        if ref_area is not None:
+            where.append(*_condition("ref_area", ref_area, params))
+        sql = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY time_period, ref_area"
+        return self.query(sql, tuple(params))
+
+    def coverage(self, release_ids: list[str]) -> pd.DataFrame:
+        if not release_ids:
+            return pd.DataFrame()
+        return self.query(
+            f"SELECT * FROM coverage WHERE release_id IN ({', '.join('?' * len(release_ids))})", tuple(release_ids)
+        )
+
+    def estimates(self, release_ids: list[str]) -> pd.DataFrame:
+        if not release_ids or "estimates" not in self.tables():
+            return pd.DataFrame()
+        return self.query(
+            f"SELECT * FROM estimates WHERE release_id IN ({', '.join('?' * len(release_ids))})", tuple(release_ids)
+        )
+
+
+def _condition(column: str, value, params: list) -> list[str]:
+    if value == ANY:
+        return [f"{column} <> '{TOTAL}'"]
+    if isinstance(value, (list, tuple)):
+        params.extend(value)
+        return [f"{column} IN ({', '.join('?' * len(value))})"]
+    params.append(value)
+    return [f"{column} = ?"]
