@@ -3,6 +3,7 @@
 import plotly.graph_objects as go
 
 from dashboards import theme
+from data_contracts.codelists import codes
 
 name, path, title = "coverage", "/coverage", "Data coverage"
 filters = ("area",)
@@ -22,7 +23,8 @@ def frame(data, state):
 def figure(f, state):
     if f.empty:
         return theme.empty("No coverage information in this release")
-    f = f.sort_values(["ref_area", "source_id", "time_period"])
+    order = {c: i for i, c in enumerate(codes("reporting_country"))}
+    f = f.assign(area_order=f.ref_area.map(order)).sort_values(["area_order", "source_id", "time_period"])
     sources = list(dict.fromkeys(f.ref_area + " · " + f.source_name))
     quarters = sorted(f.time_period.unique())
     z = (

@@ -84,8 +84,8 @@ def figure(f, state):
                 y=y,
                 text=f"<b>{iso}</b><br>{cell.obs_value:,}" + ("*" if cell.obs_status == "u" else ""),
                 showarrow=False,
-                font={"size": 12, "color": "#000" if cell.obs_value < top * 0.6 else "#fff"},
-                bgcolor="rgba(255,255,255,0.6)" if cell.obs_value >= top * 0.6 else None,
+                font={"size": 12, "color": "#111"},
+                bgcolor="rgba(255,255,255,0.8)",
             )
     fig.add_trace(
         go.Scatter(
