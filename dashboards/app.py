@@ -98,7 +98,9 @@ def control(page, name: str, state: dict):
             multi=name == "areas",
             searchable=False,
         )
-    return html.Label([html.Span(FILTER_LABELS[name]), widget], className=f"control control-{name}")
+    if name in ("status", "stage"):  # a group of radio buttons: a fieldset named by its legend
+        return html.Fieldset([html.Legend(FILTER_LABELS[name]), widget], className=f"control control-{name}")
+    return html.Div([html.Label(FILTER_LABELS[name], htmlFor=cid), widget], className=f"control control-{name}")
 
 
 def page_layout(page, state: dict):

@@ -65,12 +65,11 @@ class Release:
     def vintage(self, release_id: str | None) -> list[str]:
         """The releases a reader had when `release_id` was published: the newest revision of
         each quarter, published no later than it (default: the latest release)."""
-        rel = self.releases()
+        rel = self.releases().sort_values(["published_at", "release_id"]).reset_index(drop=True)
         if rel.empty:
             return []
-        chosen = rel[rel.release_id == release_id]
-        cut = (chosen if len(chosen) else rel).published_at.iloc[0]
-        known = rel[rel.published_at <= cut].sort_values(["time_period", "revision"])
+        at = rel.index[rel.release_id == release_id]
+        known = rel.iloc[: (at[0] if len(at) else len(rel) - 1) + 1].sort_values(["time_period", "revision"])
         return known.groupby("time_period").release_id.last().tolist()
 
     def quarters(self, release_ids: list[str]) -> list[str]:
