@@ -157,6 +157,7 @@ def create_app(release_path: Path | None = None) -> Dash:
         suppress_callback_exceptions=True,
         serve_locally=True,
         assets_folder=str(Path(__file__).parent / "assets"),
+        eager_loading=True,  # plotly.js loads with the other bundles, not after the graph mounts
         update_title=None,
     )
     nav = [dcc.Link(p.title, href=p.path, id=f"nav-{p.name}", className="nav-link") for p in PAGES]
