@@ -215,8 +215,8 @@ def create_app(release_path: Path | None = None) -> Dash:
 def _register(app: Dash, page, data: Release) -> None:
     names = controls_of(page)
 
-    def state_of(values):
-        return resolve(page, dict(zip(names, values)), data)
+    def state_of(values, view):
+        return resolve(page, dict(zip(names, values)), view)
 
     @app.callback(
         Output(f"{page.name}-graph", "figure"),
@@ -226,9 +226,10 @@ def _register(app: Dash, page, data: Release) -> None:
         prevent_initial_call="initial_duplicate",
     )
     def update(*values):
-        state = state_of(values)
-        frame = page.frame(data, state)
-        return page.figure(frame, state), page.extra(frame, state, data), search_of(page, state)
+        with data.snapshot() as view:
+            state = state_of(values, view)
+            frame = page.frame(view, state)
+            return page.figure(frame, state), page.extra(frame, state, view), search_of(page, state)
 
     @app.callback(
         Output(f"{page.name}-download", "data"),
@@ -237,10 +238,12 @@ def _register(app: Dash, page, data: Release) -> None:
         prevent_initial_call=True,
     )
     def download(_, *values):
-        state = state_of(values)
-        frame = page.frame(data, state)
+        with data.snapshot() as view:
+            state = state_of(values, view)
+            frame = page.frame(view, state)
+            cite = citation(view, state, page)
         return {
-            "content": citation(data, state, page) + frame.to_csv(index=False, lineterminator="\n"),
+            "content": cite + frame.to_csv(index=False, lineterminator="\n"),
             "filename": f"thb-{page.name}-{state['release']}.csv",
             "type": "text/csv",
         }

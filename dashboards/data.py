@@ -10,6 +10,7 @@ on the next request, without a restart.
 [1]
 """
 
+import contextlib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -39,20 +40,49 @@ def _cached(path: str, version: tuple, sql: str, params: tuple) -> pd.DataFrame:
         con.close()
 
 
+_results: dict = {}
+
+
+def _cached_on(con, path: str, version: tuple, sql: str, params: tuple) -> pd.DataFrame:
+    """Like _cached, through an open snapshot connection (same cache, same keys)."""
+    key = (path, version, sql, params)
+    if key not in _results:
+        if len(_results) > 512:
+            _results.clear()
+        _results[key] = con.execute(sql, list(params)).df()
+    return _results[key]
+
+
 class Release:
     """The published release database at `path`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, _con=None, _version=None):
         self.path = Path(path)
+        self._con, self._version = _con, _version
 
     def available(self) -> bool:
         return self.path.exists()
 
     def version(self) -> tuple:
+        if self._version is not None:
+            return self._version
         st = os.stat(self.path)
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
+    @contextlib.contextmanager
+    def snapshot(self):
+        """One version of the release for a whole callback: a connection holds the file it
+        opened, even if a new release is swapped in meanwhile."""
+        con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            st = os.stat(self.path)  # read after opening: a swap in between only makes the cache miss
+            yield Release(self.path, con, (st.st_ino, st.st_mtime_ns, st.st_size))
+        finally:
+            con.close()
+
     def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        if self._con is not None:
+            return _cached_on(self._con, str(self.path), self._version, sql, tuple(params)).copy()
         return _cached(str(self.path), self.version(), sql, tuple(params)).copy()
 
     def tables(self) -> set[str]:

@@ -6,9 +6,13 @@
   measuring again;
 - a release that would exceed the quarter's or the year's cap is refused, writing nothing.
 
-Persons count in the quarter of their first record, so quarters hold disjoint persons: a
-person's loss in a year is what their quarter spent (all its revisions) plus what annual
-tables of that year spent. The year cap bounds that sum for every quarter of the year.
+A person counts in the quarter of their first record, and that quarter is frozen when it is
+first measured (`ledger.person_quarters`): a late record with an earlier date does not move
+a released person into another quarter. So the case tables of different quarters hold
+disjoint persons, and a person's loss in a year is what their quarter spent on cases (all
+revisions), plus what every quarter of the year spent on screenings (screening rows are not
+linked to persons: an applicant may be screened in any quarter), plus the year's annual
+tables. The year cap bounds that sum.
 """
 
 import dataclasses
@@ -47,6 +51,13 @@ DDL = [
         delta DOUBLE NOT NULL,
         areas INTEGER NOT NULL,             -- reporting countries measured (disjoint: parallel composition)
         PRIMARY KEY (release_id, dataset, marginal)
+    )""",
+    """CREATE TABLE IF NOT EXISTS ledger.person_quarters (
+        reporting_country VARCHAR NOT NULL,
+        person_id VARCHAR NOT NULL,         -- PRIVATE: as in linked.persons
+        quarter VARCHAR NOT NULL,           -- frozen when the quarter was first measured
+        release_id VARCHAR NOT NULL,
+        PRIMARY KEY (reporting_country, person_id)
     )""",
     """CREATE TABLE IF NOT EXISTS ledger.measurements (
         release_id VARCHAR NOT NULL,
@@ -109,10 +120,37 @@ def spent(con, scope: str) -> float:
     return con.sql(f"SELECT coalesce(sum(rho), 0) FROM ledger.releases WHERE scope = '{scope}'").fetchall()[0][0]
 
 
-def check_caps(con, spec: ReleaseSpec, scope: str, rho: float) -> None:
-    """Refuse (BudgetExceeded, with the figures) a new charge of ρ on `scope`."""
+LINKED = {"cases"}  # datasets whose rows are linked persons, each in one frozen quarter
+
+
+def spent_by_dataset(con, scope: str) -> dict[str, float]:
+    rows = con.sql(f"""SELECT c.dataset, sum(c.rho) FROM ledger.charges c JOIN ledger.releases r USING (release_id)
+                       WHERE r.scope = '{scope}' GROUP BY 1""").fetchall()
+    return dict(rows)
+
+
+def year_load(con, year: str, new_scope: str | None = None, new: dict[str, float] | None = None) -> float:
+    """The most any one person of `year` carries: their quarter's case tables, every
+    quarter's screenings, and the year's annual tables (with a planned charge added)."""
+    new = new or {}
+
+    def spend(scope):
+        s = spent_by_dataset(con, scope)
+        if scope == new_scope:
+            for k, v in new.items():
+                s[k] = s.get(k, 0.0) + v
+        return s
+
+    quarters = [spend(f"{year}-Q{i}") for i in range(1, 5)]
+    linked = max(sum(v for k, v in q.items() if k in LINKED) for q in quarters)
+    unlinked = sum(v for q in quarters for k, v in q.items() if k not in LINKED)
+    return linked + unlinked + sum(spend(year).values())
+
+
+def check_caps(con, spec: ReleaseSpec, scope: str, charges: dict[str, float]) -> None:
+    """Refuse (BudgetExceeded, with the figures) new charges {dataset: ρ} on `scope`."""
     b = spec.budget
-    year = scope[:4]
+    rho = sum(charges.values())
     if "-Q" in scope:
         now = spent(con, scope)
         if now + rho > b.rho_per_quarter + 1e-12:
@@ -121,12 +159,10 @@ def check_caps(con, spec: ReleaseSpec, scope: str, rho: float) -> None:
                 f"a release of ρ = {rho:.4g} would exceed it. Raise the cap in dp/release_spec.yaml "
                 "only if the data steward accepts the extra privacy loss."
             )
-    quarters = [f"{year}-Q{i}" for i in range(1, 5)]
-    annual = spent(con, year) + (rho if "-Q" not in scope else 0)
-    worst = max(spent(con, q) + (rho if q == scope else 0) for q in quarters) + annual
+    worst = year_load(con, scope[:4], scope, charges)
     if worst > b.rho_per_year + 1e-12:
         raise BudgetExceeded(
-            f"persons of {year} would carry ρ = {worst:.4g}, over the yearly cap {b.rho_per_year:g}; "
+            f"persons of {scope[:4]} would carry ρ = {worst:.4g}, over the yearly cap {b.rho_per_year:g}; "
             "the release was refused and nothing was measured."
         )
 
@@ -169,6 +205,14 @@ def record(
                     for c in charges
                 ],
             )
+        if "-Q" in release.scope:  # the quarter's persons stay in it, whatever arrives later
+            con.execute(
+                """INSERT INTO ledger.person_quarters
+                SELECT reporting_country, person_id, ?, ? FROM linked.persons p WHERE first_quarter = ?
+                AND NOT EXISTS (SELECT 1 FROM ledger.person_quarters f
+                                WHERE f.reporting_country = p.reporting_country AND f.person_id = p.person_id)""",
+                [release.scope, release.release_id, release.scope],
+            )
         if measurements:
             con.executemany(
                 "INSERT INTO ledger.measurements VALUES (?, ?, ?, ?, ?)",
@@ -207,20 +251,16 @@ def stored(con, release_id: str) -> tuple[dict, dict]:
 def budget_table(con, spec: ReleaseSpec) -> list[dict]:
     """Spent and left per scope (quarter or year), for `thb ledger`."""
     out = []
-    scopes = [s for (s,) in con.sql("SELECT DISTINCT scope FROM ledger.releases ORDER BY scope").fetchall()]
-    for scope in scopes:
+    for (scope,) in con.sql("SELECT DISTINCT scope FROM ledger.releases ORDER BY scope").fetchall():
         rho = spent(con, scope)
-        year = scope[:4]
-        quarters = [f"{year}-Q{i}" for i in range(1, 5)]
-        year_load = max(spent(con, q) for q in quarters) + spent(con, year)
         out.append(
             {
                 "scope": scope,
                 "releases": [r.release_id for r in releases(con, scope)],
                 "rho_spent": rho,
                 "epsilon_spent": epsilon_of(rho, spec.budget.delta),
-                "rho_left_quarter": spec.budget.rho_per_quarter - rho if "-Q" in scope else None,
-                "rho_left_year": spec.budget.rho_per_year - year_load,
+                "rho_left_quarter": round(spec.budget.rho_per_quarter - rho, 12) if "-Q" in scope else None,
+                "rho_left_year": round(spec.budget.rho_per_year - year_load(con, scope[:4]), 12),
             }
         )
     return out

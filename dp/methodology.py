@@ -47,11 +47,15 @@ eight countries. Every cell of every table is published, zeros included.
 ## Privacy
 
 Differential privacy (zero-concentrated, zCDP), unit of privacy: one person in one
-reporting country. This release spent **ρ = {facts["rho"]:.4g}**, that is
+reporting country (records sharing a pseudonymous key; a record without a key is its own
+person, so a human recorded with and without a key, or in two countries, is protected as a
+group of two). This release spent **ρ = {facts["rho"]:.4g}**, that is
 **ε = {facts["epsilon"]:.3g} at δ = {facts["delta"]:g}**. Noise comes only from OpenDP's
 discrete Gaussian mechanism on integer counts; each measured table has L2 sensitivity 1.
-Countries hold disjoint persons and are measured in parallel. The caps are ρ = {spec.budget.rho_per_quarter:g}
-per quarter and ρ = {spec.budget.rho_per_year:g} per person and year. A published release is
+Countries hold disjoint persons and are measured in parallel; each person stays in the
+quarter first released for them. The caps are ρ = {spec.budget.rho_per_quarter:g}
+per quarter and ρ = {spec.budget.rho_per_year:g} per person and year (their quarter's tables, every quarter's
+screenings, the year's annual tables). A published release is
 never recomputed; late records come in a new, charged revision.
 
 Measured tables (the rest are derived from them):
@@ -68,8 +72,8 @@ makes every table consistent; then non-negative integers that add up to their to
 Each cell has an interval `[ci_low, ci_high]` at {level} %: over many releases, {level} in 100
 such intervals contain the count the sources' records give. A cell is flagged
 `obs_status = u` (low reliability) when the interval's half-width exceeds
-{spec.unreliable_relative_half_width:.0%} of the value, or the value is 0 and the interval
-is not [0, 0]: read it as "somewhere in the interval", not as a number. To combine cells,
+{spec.unreliable_relative_half_width:.0%} of the value, and every zero (under noise a zero is never
+certain): read it as "somewhere in the interval", not as a number. To combine cells,
 add the values; the interval of a sum is not the sum of the intervals (see the notebooks).
 
 These are persons the sources saw, not all victims: most victims are never identified.

@@ -11,7 +11,8 @@ Everything here is post-processing of the stored noisy measurements: it spends n
 3. Intervals: Feldman-Cousins intervals around the GLS estimate (exact coverage for a
    count that cannot be negative; ± z·σ away from zero), rounded inwards (true counts are
    integers, so coverage is unchanged), widened if needed to hold the published value.
-   A cell is flagged `u` when the interval is too wide to read it as a number.
+   A cell is flagged `u` when the interval is too wide to read it as a number, and every
+   published zero is (under noise, a zero is never certain).
 """
 
 import math
@@ -150,9 +151,7 @@ def cube(
         frames.append(table)
     out = pd.concat(frames, ignore_index=True)
     half = (out.ci_high - out.ci_low) / 2
-    unreliable = (half > spec.unreliable_relative_half_width * out.obs_value) | (
-        (out.obs_value == 0) & (out.ci_high > 0)
-    )
+    unreliable = (half > spec.unreliable_relative_half_width * out.obs_value) | (out.obs_value == 0)
     out["obs_status"] = np.where(unreliable, "u", "")
     return out[["ref_area", *CUBE_DIMENSIONS, "obs_value", "ci_low", "ci_high", "obs_status"]]
 

@@ -84,9 +84,11 @@ def write_folder(release_dir: Path, release_id: str, tables: dict[str, pd.DataFr
     """Write release/<release_id>/ atomically; leave a complete existing folder untouched."""
     final = release_dir / release_id
     if (final / "datapackage.json").exists():
+        _same_release(final, tables["releases"])
         return final
+    for stale in release_dir.glob(f".{release_id}.partial-*"):  # an interrupted earlier attempt
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = release_dir / f".{release_id}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     resources = []
     for name, frame in tables.items():
@@ -134,12 +136,30 @@ def write_folder(release_dir: Path, release_id: str, tables: dict[str, pd.DataFr
     return final
 
 
+def _same_release(folder: Path, release: pd.DataFrame) -> None:
+    """A published folder is returned as it is, but only if it is this measurement's."""
+    published = pd.read_parquet(folder / "releases.parquet")
+    keys = ["release_id", "rho", "published_at"]
+    if not published[keys].reset_index(drop=True).equals(release[keys].reset_index(drop=True)):
+        raise RuntimeError(
+            f"{folder} holds another measurement of {release.release_id.iloc[0]} than the ledger "
+            "records (a warehouse rebuilt beside an old release folder?): move it aside, nothing "
+            "was overwritten"
+        )
+
+
 TABLES = ("counts", "screenings", "releases", "coverage", "estimates")
 
 
 def rebuild_database(release_dir: Path) -> Path:
     """release/thb_release.duckdb from every published folder, swapped in whole."""
-    folders = sorted(p for p in release_dir.iterdir() if p.is_dir() and (p / "datapackage.json").exists())
+    folders = sorted(
+        p
+        for p in release_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / "datapackage.json").exists()
+    )
+    for stale in release_dir.glob(f".{DB_NAME}.*"):  # a database build interrupted earlier
+        stale.unlink(missing_ok=True)
     tmp = release_dir / f".{DB_NAME}.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))

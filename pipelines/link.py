@@ -2,7 +2,9 @@
 capture histories (per country and year, which sources saw each person).
 
 Within a reporting country, records that share a person_key are one person; a record
-without a key is its own person. A person belongs to the quarter of their first record.
+without a key is its own person. A person belongs to the quarter of their first record,
+frozen once that quarter is measured for a release (ledger.person_quarters): a late record
+with an earlier date does not move a released person.
 Capture histories count a person in the year of their first record, captured by the
 sources that recorded them in that year: a closed year's table does not change when
 later years arrive.
@@ -69,7 +71,12 @@ def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> N
     )
     con.begin()
     try:
-        con.sql(f"CREATE OR REPLACE TABLE linked.persons AS SELECT * REPLACE ({fill}) FROM ({persons_sql()})")
+        con.sql(f"""CREATE OR REPLACE TABLE linked.persons AS
+            SELECT p.* REPLACE ({fill}, coalesce(f.quarter, p.first_quarter) AS first_quarter,
+                                coalesce(CAST(left(f.quarter, 4) AS INTEGER), p.first_year) AS first_year),
+                   f.quarter IS NOT NULL AS quarter_frozen
+            FROM ({persons_sql()}) p
+            LEFT JOIN ledger.person_quarters f USING (reporting_country, person_id)""")
         con.sql(f"""CREATE OR REPLACE TABLE linked.capture_histories AS
             SELECT reporting_country, first_year AS year, {history}, count(*) AS count
             FROM linked.persons GROUP BY ALL ORDER BY ALL""")

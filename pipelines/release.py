@@ -83,7 +83,7 @@ def _measure_and_charge(con, period: str, revision: int) -> ledger.Release:
     spec = release_spec()
     plans = {name: plan(spec, name) for name in spec.datasets}
     rho, epsilon = loss({(name, m): s for name, p in plans.items() for m, s in p.items()}, spec.budget.delta)
-    ledger.check_caps(con, spec, period, rho)
+    ledger.check_caps(con, spec, period, {name: loss(p, spec.budget.delta)[0] for name, p in plans.items()})
     release = ledger.Release(
         f"{period}.{revision}", period, revision, "measured", rho, epsilon, spec.budget.delta, ledger.now()
     )
@@ -167,42 +167,65 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
     return folder
 
 
-def release_quarter(con: duckdb.DuckDBPyConnection, settings: Settings, period: str, revise: bool = False) -> dict:
-    """Publish the quarter's release (measuring it only if it never was). Returns a summary."""
+def release_quarter(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    period: str,
+    revise: bool = False,
+    force: bool = False,
+    today: date | None = None,
+) -> dict:
+    """Publish the quarter's release (measuring it only if it never was). Returns a summary.
+    A quarter is released once complete (ended grace_days ago), unless forced."""
     if not PERIOD.match(period):
         raise ValueError(f"a quarter looks like 2025-Q3, not {period!r}")
     ledger.ensure(con)
     prior = ledger.latest(con, period)
-    if revise and (prior is None or prior.status != "published"):
+    if prior and prior.status == "measured":  # charged, not published: publish what is stored
+        if revise:
+            raise ValueError(
+                f"{prior.release_id} was charged but not published: run `thb release {period}` "
+                "(without --revise) to publish it from its stored measurements first"
+            )
+        folder = _publish(con, settings, prior)
+        return _summary(prior, "recovered and published", False, folder)
+    if prior and not revise:
+        return _summary(prior, "already published", False, settings.release_dir / prior.release_id)
+    if revise and prior is None:
         raise ValueError(f"{period} has no published release to revise; release it first")
-    if prior and prior.status == "published" and not revise:
-        return {
-            "release_id": prior.release_id,
-            "status": "already published",
-            "noise_drawn": False,
-            "rho": prior.rho,
-            "epsilon": prior.epsilon,
-            "folder": str(settings.release_dir / prior.release_id),
-        }
-    recovered = prior is not None and prior.status == "measured"
-    release = prior if recovered else _measure_and_charge(con, period, prior.revision + 1 if prior else 1)
-    folder = _publish(con, settings, release)
+    ready = quarter_end(period) + timedelta(days=release_spec().grace_days)
+    if not force and ready >= (today or date.today()):
+        raise ValueError(
+            f"{period} is not complete yet: releases open on {ready + timedelta(days=1)} "
+            "(late deliveries have that long to arrive); use --force to release earlier"
+        )
+    release = _measure_and_charge(con, period, prior.revision + 1 if prior else 1)
+    return _summary(release, "published", True, _publish(con, settings, release))
+
+
+def _summary(release: ledger.Release, status: str, noise_drawn: bool, folder: Path) -> dict:
     return {
         "release_id": release.release_id,
-        "status": "recovered and published" if recovered else "published",
-        "noise_drawn": not recovered,
+        "status": status,
+        "noise_drawn": noise_drawn,
         "rho": release.rho,
         "epsilon": release.epsilon,
         "folder": str(folder),
     }
 
 
-@task(cache_policy=NO_CACHE, retries=1)
-def release_task(settings: Settings, period: str, revise: bool = False) -> dict:
+@task(
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_condition_fn=lambda task, run, state: (
+        not isinstance(state.result(raise_on_failure=False), (ValueError, ledger.BudgetExceeded))
+    ),
+)
+def release_task(settings: Settings, period: str, revise: bool = False, force: bool = False) -> dict:
     """Safe to retry: a charged release is published from its stored noise, never re-measured."""
     con = connect(settings.warehouse)
     try:
-        summary = release_quarter(con, settings, period, revise)
+        summary = release_quarter(con, settings, period, revise, force)
     finally:
         con.close()
     get_run_logger().info("%s: %s (ρ = %.4g)", summary["release_id"], summary["status"], summary["rho"])
@@ -210,10 +233,10 @@ def release_task(settings: Settings, period: str, revise: bool = False) -> dict:
 
 
 @flow(name="release")
-def release(period: str, revise: bool = False, data_dir: Path | None = None) -> dict:
+def release(period: str, revise: bool = False, data_dir: Path | None = None, force: bool = False) -> dict:
     """The DP release of one quarter, published atomically (`thb release 2025-Q3`)."""
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    return release_task(settings, period, revise)
+    return release_task(settings, period, revise, force)
 
 
 @flow(name="pipeline")

@@ -3,7 +3,8 @@ by the dashboard. Tables are created from data_contracts/schema.yaml.
 
 >>> import tempfile, pathlib
 >>> con = connect(pathlib.Path(tempfile.mkdtemp()) / "w.duckdb")
->>> sorted(t for (t,) in con.sql("SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall())
+>>> sorted(t for (t,) in con.sql("SELECT table_schema || '.' || table_name FROM information_schema.tables "
+...                              "WHERE table_schema <> 'ledger'").fetchall())
 ['harmonised.case_records', 'harmonised.screenings', 'landing.manifest']
 """
 
@@ -13,6 +14,7 @@ import duckdb
 
 from connectors.mapping import KIND_SCHEMA as KINDS
 from data_contracts.codelists import schema
+from dp.ledger import ensure as ensure_ledger
 
 SQL_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "country": "VARCHAR", "date": "DATE", "bool": "BOOLEAN"}
 
@@ -57,4 +59,5 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
         con.sql(MANIFEST)
         for kind in KINDS:
             con.sql(f"CREATE TABLE IF NOT EXISTS {table_of(kind)} ({columns_ddl(kind)})")
+        ensure_ledger(con)
     return con

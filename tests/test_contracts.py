@@ -464,8 +464,9 @@ def test_bytes_delivered_before_a_correction_load_again(make_data):
     f.write_bytes(v1)  # v1 again
     assert ingest(data)["total"]["loaded"] == 1
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    status = con.sql(f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{f.name}' "
-                     "ORDER BY processed_at").fetchall()
+    status = con.sql(
+        f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{f.name}' ORDER BY processed_at"
+    ).fetchall()
     con.close()
     assert status == [("superseded", len(rows) - 1), ("superseded", len(rows) - 2), ("loaded", len(rows) - 1)]
 
@@ -474,7 +475,7 @@ def test_a_source_has_one_export_per_kind(tmp_path):
     from connectors.mapping import load_source
 
     text = (Settings().connectors_dir / "DE-POL-BKA.yaml").read_text(encoding="utf-8")
-    spec = text[text.index("- kind: case"):]
+    spec = text[text.index("- kind: case") :]
     bad = tmp_path / "DE-POL-BKA.yaml"
     bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
     with pytest.raises(ValueError, match="one export per kind"):

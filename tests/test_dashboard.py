@@ -33,6 +33,7 @@ def client(release_db):
 def dash_call(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]], state=()):
     """Run one callback as the browser would, through /_dash-update-component."""
     wanted = [f"{i}.{p}" for i, p in outputs]
+
     def parts_of(key):
         return key[2:-2].split("...") if key.startswith("..") else [key]
 
@@ -40,8 +41,11 @@ def dash_call(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, 
     parts = parts_of(key)
     body = {
         "output": key,
-        "outputs": ([{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in parts] if len(parts) > 1
-                    else {"id": outputs[0][0], "property": outputs[0][1]}),
+        "outputs": (
+            [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in parts]
+            if len(parts) > 1
+            else {"id": outputs[0][0], "property": outputs[0][1]}
+        ),
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
         "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs],
         "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
@@ -55,15 +59,19 @@ def test_the_data_layer_reads_published_cells(release_db):
     data = Release(release_db)
     releases = data.releases()
     assert len(releases) == 12 and releases.release_id.iloc[0] == "2025-Q4.1"
-    assert data.vintage("2024-Q2.1") == [f"{y}-Q{q}.1" for y in (2023, 2024) for q in range(1, 5) if (y, q) <= (2024, 2)]
+    assert data.vintage("2024-Q2.1") == [
+        f"{y}-Q{q}.1" for y in (2023, 2024) for q in range(1, 5) if (y, q) <= (2024, 2)
+    ]
     cells = data.cells("counts", ["2025-Q1.1"], ref_area=ANY, exploitation_form=ANY)
     assert len(cells) == 8 * 8 and (cells.gender == "_T").all() and (cells.ref_area != "_T").all()
 
 
 def test_the_app_imports_nothing_of_the_private_side():
-    code = ("import sys, dashboards.app, dashboards.wsgi; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pipelines', 'connectors', 'dp', 'simulator', "
-            "'prefect', 'great_expectations'}))")
+    code = (
+        "import sys, dashboards.app, dashboards.wsgi; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pipelines', 'connectors', 'dp', 'simulator', "
+        "'prefect', 'great_expectations'}))"
+    )
     env = {**os.environ, "THB_RELEASE": "/nonexistent.duckdb"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
@@ -76,8 +84,9 @@ def test_every_page_renders_and_updates(client, page, release_db):
     assert page.title in text and f"{page.name}-graph" in text
     state = resolve(page, {}, Release(release_db))
     inputs = [(f"{page.name}-{f}", "value", state[f]) for f in ("release", *page.filters)]
-    out = dash_call(client, [(f"{page.name}-graph", "figure"), (f"{page.name}-extra", "children"), ("url", "search")],
-                    inputs)
+    out = dash_call(
+        client, [(f"{page.name}-graph", "figure"), (f"{page.name}-extra", "children"), ("url", "search")], inputs
+    )
     assert out[f"{page.name}-graph"]["figure"]["data"] or page.name == "hidden"
     assert out["url"]["search"].startswith("?release=2025-Q4.1")
 
@@ -87,7 +96,9 @@ def test_every_page_downloads_the_cells_it_shows(client, page, release_db):
     data = Release(release_db)
     state = resolve(page, {}, data)
     states = [(f"{page.name}-{f}", "value", state[f]) for f in ("release", *page.filters)]
-    out = dash_call(client, [(f"{page.name}-download", "data")], [(f"{page.name}-download-button", "n_clicks", 1)], states)
+    out = dash_call(
+        client, [(f"{page.name}-download", "data")], [(f"{page.name}-download-button", "n_clicks", 1)], states
+    )
     content = out[f"{page.name}-download"]["data"]["content"]
     assert content.startswith("# THB Observatory, release 2025-Q4.1") and "Cite as" in content
     shown = page.frame(data, state)
@@ -97,21 +108,42 @@ def test_every_page_downloads_the_cells_it_shows(client, page, release_db):
 
 def _published(release_db) -> pd.DataFrame:
     data = Release(release_db)
-    return pd.concat([data.query("SELECT *, 'counts' AS \"table\" FROM counts"),
-                      data.query("SELECT *, 'screenings' AS \"table\" FROM screenings")], ignore_index=True)
+    return pd.concat(
+        [
+            data.query("SELECT *, 'counts' AS \"table\" FROM counts"),
+            data.query("SELECT *, 'screenings' AS \"table\" FROM screenings"),
+        ],
+        ignore_index=True,
+    )
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.name not in ("coverage", "method", "hidden")], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p.name not in ("coverage", "method", "hidden")], ids=lambda p: p.name
+)
 def test_every_number_shown_is_a_published_cell(page, release_db):
     data = Release(release_db)
     published = _published(release_db)
-    for params in ({}, {"area": "DE", "status": "presumed", "table": "exploitation_form*gender", "stage": "destination"}):
+    for params in (
+        {},
+        {"area": "DE", "status": "presumed", "table": "exploitation_form*gender", "stage": "destination"},
+    ):
         state = resolve(page, params, data)
         shown = page.frame(data, state)
         if "table" not in shown:
             shown = shown.assign(table="counts")
-        keys = ["table", "release_id", "ref_area", "time_period", "status", "exploitation_form", "route_stage", "gender",
-                "age_group", "unaccompanied_child", "smuggling_debt"]
+        keys = [
+            "table",
+            "release_id",
+            "ref_area",
+            "time_period",
+            "status",
+            "exploitation_form",
+            "route_stage",
+            "gender",
+            "age_group",
+            "unaccompanied_child",
+            "smuggling_debt",
+        ]
         matched = shown.merge(published, on=keys, suffixes=("", "_pub"))
         assert len(matched) == len(shown) > 0
         for col in ("obs_value", "ci_low", "ci_high", "obs_status"):
@@ -159,3 +191,21 @@ def test_without_a_release_the_app_says_so(tmp_path):
     client = create_app(tmp_path / "none.duckdb")
     out = dash_call(client, [("page", "children")], [("url", "pathname", "/")], [("url", "search", "")])
     assert "No release yet" in json.dumps(out)
+
+
+def test_the_overview_download_has_no_duplicate_cell(release_db):
+    data = Release(release_db)
+    page = next(p for p in PAGES if p.name == "overview")
+    shown = page.frame(data, resolve(page, {"area": "GR"}, data))
+    assert not shown.duplicated(
+        subset=[
+            "release_id",
+            "ref_area",
+            "time_period",
+            "status",
+            "exploitation_form",
+            "route_stage",
+            "gender",
+            "age_group",
+        ]
+    ).any()

@@ -16,8 +16,16 @@ from dashboards.pages import PAGES
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +58,9 @@ def page(browser, server):
     problems = []
     tab.on("console", lambda m: problems.append(f"console {m.type}: {m.text[:300]}") if m.type == "error" else None)
     tab.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    tab.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else problems.append(f"fetch {r.url}"))
+    tab.on(
+        "request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else problems.append(f"fetch {r.url}")
+    )
     yield tab, problems
     context.close()
     assert not problems, problems

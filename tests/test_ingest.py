@@ -128,12 +128,15 @@ def test_summary_counts_by_country(ingested, world):
 
 
 def test_capture_histories_count_captures_of_the_first_year_only(ingested):
-    late = q(ingested, """
+    late = q(
+        ingested,
+        """
         SELECT count(*) FROM linked.persons p
         WHERE list_count(sources_first_year) = 0
            OR EXISTS (SELECT 1 FROM unnest(p.sources_first_year) AS s(src) WHERE NOT EXISTS (
                 SELECT 1 FROM harmonised.case_records c
                 WHERE c.source_id = s.src AND c.reporting_country = p.reporting_country
                   AND year(c.reference_date) = p.first_year
-                  AND coalesce(c.person_key, 'record:' || c.source_id || '/' || c.record_id) = p.person_id))""")
+                  AND coalesce(c.person_key, 'record:' || c.source_id || '/' || c.record_id) = p.person_id))""",
+    )
     assert late == [(0,)]

@@ -4,6 +4,7 @@ the stored noise, revisions, caps, and exports that validate."""
 import hashlib
 import itertools
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -74,8 +75,8 @@ def _margin_checks(cube: pd.DataFrame, attrs) -> int:
         for key, v in value.items():
             broken = [i for i, k in enumerate(key) if k != "_T"]
             for i in broken:  # summing over dimension i gives the key with _T there
-                parts = [value[key[:i] + (c,) + key[i + 1:]] for c in domain(dims[i])]
-                assert sum(parts) == value[key[:i] + ("_T",) + key[i + 1:]], (rel, area, key, dims[i])
+                parts = [value[key[:i] + (c,) + key[i + 1 :]] for c in domain(dims[i])]
+                assert sum(parts) == value[key[:i] + ("_T",) + key[i + 1 :]], (rel, area, key, dims[i])
                 checks += 1
         assert sum(value[tuple(c if d == attrs[0] else "_T" for d in dims)] for c in domain(attrs[0])) == total
     return checks
@@ -151,10 +152,17 @@ def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, wor
     assert first["release_id"] == "2025-Q1.1"
     # late records for 2025-Q1 arrive in a new delivery, then an explicit revision
     late = data / "landing/DE/DE-POL-BKA/bka_lagebild_late.csv"
-    src = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size).read_text(encoding="utf-8-sig")
+    src = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size).read_text(
+        encoding="utf-8-sig"
+    )
     header, *rows = src.splitlines()
-    late.write_text(header + "\n" + rows[0].replace(rows[0].split(";")[0], "BKA-LATE-1", 1)
-                    .replace(rows[0].split(";")[2], "15.02.2025", 1) + "\n", encoding="utf-8-sig")
+    late.write_text(
+        header
+        + "\n"
+        + rows[0].replace(rows[0].split(";")[0], "BKA-LATE-1", 1).replace(rows[0].split(";")[2], "15.02.2025", 1)
+        + "\n",
+        encoding="utf-8-sig",
+    )
     from pipelines.ingest import ingest
 
     assert ingest(data)["total"]["loaded"] == 1
@@ -174,20 +182,103 @@ def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, wor
     assert not (data / "release/2025-Q1.3").exists()
 
 
-def test_the_year_cap_counts_a_quarter_and_the_years_annual_tables(tmp_path):
+def test_the_year_cap_counts_a_quarter_every_quarters_screenings_and_annual_tables(tmp_path):
     con = connect(tmp_path / "w.duckdb")
-    ledger.ensure(con)
+    con.sql("CREATE TABLE linked.persons (reporting_country VARCHAR, person_id VARCHAR, first_quarter VARCHAR)")
     spec = release_spec()
     b = spec.budget
     now = ledger.now()
-    ledger.record(con, ledger.Release("2025-Q2.1", "2025-Q2", 1, "measured", b.release_rho, 1, b.delta, now), "x", "1", [], [])
-    ledger.check_caps(con, spec, "2025-Q3", b.release_rho)  # another quarter: other persons
-    annual = b.rho_per_year - b.release_rho
-    ledger.record(con, ledger.Release("2025.1", "2025", 1, "measured", annual, 1, b.delta, now), "x", "1", [], [])
+
+    def charge(release_id, scope, dataset, rho):
+        ledger.record(
+            con,
+            ledger.Release(release_id, scope, 1, "measured", rho, 1, b.delta, now),
+            "x",
+            "1",
+            [
+                {
+                    "dataset": dataset,
+                    "marginal": "total",
+                    "scale": 1,
+                    "rho": rho,
+                    "epsilon": 1,
+                    "delta": b.delta,
+                    "areas": 8,
+                }
+            ],
+            [],
+        )
+
+    charge("2025-Q2.1", "2025-Q2", "cases", 0.4)
+    ledger.check_caps(con, spec, "2025-Q3", {"cases": 0.4})  # other quarters hold other persons
+    charge("2025-Q1.1", "2025-Q1", "screenings", 0.3)  # screened applicants may be anyone of the year
     with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
-        ledger.check_caps(con, spec, "2025-Q2", 0.0 + 1e-6)
+        ledger.check_caps(con, spec, "2025-Q3", {"screenings": 0.31})
+    charge("2025.1", "2025", "capture_histories", b.rho_per_year - 0.7)
+    assert ledger.year_load(con, "2025") == pytest.approx(b.rho_per_year)
     with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
-        ledger.check_caps(con, spec, "2025", 1e-6)
+        ledger.check_caps(con, spec, "2025-Q2", {"cases": 1e-6})  # the persons who carry the most
+    ledger.check_caps(con, spec, "2025-Q4", {"cases": 0.4})  # Q4's persons carry less than Q2's
+    ledger.check_caps(con, spec, "2026-Q1", {"cases": 0.4})  # a new year
+
+
+def test_a_released_person_stays_in_their_quarter(one_source_released):
+    data, release = one_source_released
+    con = connect(Settings(data_dir=data).warehouse, read_only=True)
+    person, quarter = con.sql(
+        "SELECT person_id, first_quarter FROM linked.persons WHERE has_key "
+        "AND first_quarter >= '2024-Q2' ORDER BY first_quarter LIMIT 1"
+    ).fetchall()[0]
+    con.close()
+    assert release(quarter)["noise_drawn"]
+    from pipelines.ingest import ingest
+
+    folder = data / "landing/DE/DE-POL-BKA"
+    header = next(folder.iterdir()).read_text(encoding="utf-8-sig").splitlines()[0]
+    cols = header.split(";")
+    row = dict.fromkeys(cols, "")
+    row.update({cols[0]: "BKA-EARLY-1", cols[1]: person, cols[2]: "15.01.2024", cols[3]: "mutmaßlich"})
+    (folder / "bka_lagebild_early.csv").write_text(
+        header + "\n" + ";".join(row[c] for c in cols) + "\n", encoding="utf-8-sig"
+    )
+    assert ingest(data)["total"]["loaded"] == 1
+    con = connect(Settings(data_dir=data).warehouse, read_only=True)
+    got = con.sql(
+        f"SELECT first_quarter, quarter_frozen, first_date FROM linked.persons WHERE person_id = '{person}'"
+    ).fetchall()
+    con.close()
+    assert got[0][0] == quarter and got[0][1] and str(got[0][2]) == "2024-01-15"
+
+
+def test_an_incomplete_quarter_is_not_released(one_source_released):
+    from datetime import date
+
+    data, _ = one_source_released
+    con = connect(Settings(data_dir=data).warehouse)
+    with pytest.raises(ValueError, match="not complete yet"):
+        release_quarter(con, Settings(data_dir=data), "2025-Q4", today=date(2026, 1, 20))
+    assert ledger.latest(con, "2025-Q4") is None
+    con.close()
+
+
+def test_publication_ignores_interrupted_attempts_and_foreign_folders(released, tmp_path):
+    from dp.publish import rebuild_database, write_folder
+
+    folder = tmp_path / "release"
+    shutil.copytree(released / "release", folder)
+    shutil.copytree(folder / "2025-Q3.1", folder / ".2025-Q3.1.partial-999")  # a crash before the rename
+    (folder / ".thb_release.duckdb.999").write_bytes(b"half a database")
+    rebuild_database(folder)
+    assert len(table(tmp_path, "releases")) == 12
+    assert not (folder / ".thb_release.duckdb.999").exists()
+    tables = {"releases": pd.read_parquet(folder / "2025-Q3.1/releases.parquet").assign(rho=0.3)}
+    with pytest.raises(RuntimeError, match="another measurement"):
+        write_folder(folder, "2025-Q3.1", tables, {})
+
+
+def test_every_published_zero_is_flagged(released):
+    cube = table(released, "counts")
+    assert (cube[cube.obs_value == 0].obs_status == "u").all()
 
 
 def test_revising_an_unreleased_quarter_is_an_error(one_source_released):
@@ -205,8 +296,19 @@ def test_exports_validate_and_follow_sdmx_csv(released):
     assert described == {p.name for p in folder.iterdir()}
     header = (folder / "counts.sdmx.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["STRUCTURE", "STRUCTURE_ID", "ACTION"]
-    assert header[3:14] == ["REF_AREA", "VICTIM_STATUS", "EXPLOITATION_FORM", "ROUTE_STAGE", "SEX", "AGE",
-                            "UNACCOMPANIED_CHILD", "SMUGGLING_DEBT", "TIME_PERIOD", "OBS_VALUE", "OBS_STATUS"]
+    assert header[3:14] == [
+        "REF_AREA",
+        "VICTIM_STATUS",
+        "EXPLOITATION_FORM",
+        "ROUTE_STAGE",
+        "SEX",
+        "AGE",
+        "UNACCOMPANIED_CHILD",
+        "SMUGGLING_DEBT",
+        "TIME_PERIOD",
+        "OBS_VALUE",
+        "OBS_STATUS",
+    ]
     methodology = (folder / "METHODOLOGY.md").read_text()
     rel = table(released, "releases", "2025-Q3.1").iloc[0]
     for text in ("one person in one", f"{rel.rho:.4g}", "discrete Gaussian", "obs_status = u", "Code lists", "90 %"):
@@ -216,8 +318,16 @@ def test_exports_validate_and_follow_sdmx_csv(released):
 def test_coverage_names_every_source_and_no_record_count(released):
     cov = table(released, "coverage", "2024-Q1.1")
     assert len(cov) == 31 and cov.delivered.sum() >= 25
-    assert set(cov.columns) == {"release_id", "time_period", "ref_area", "source_id", "source_type", "source_name",
-                                "delivered", "files"}
+    assert set(cov.columns) == {
+        "release_id",
+        "time_period",
+        "ref_area",
+        "source_id",
+        "source_type",
+        "source_name",
+        "delivered",
+        "files",
+    }
 
 
 def test_the_release_database_holds_no_private_column(released):

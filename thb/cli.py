@@ -121,6 +121,7 @@ def release(
     period: str = typer.Argument(..., help="The quarter, e.g. 2025-Q3."),
     revise: bool = typer.Option(False, "--revise", help="Publish a new, charged revision with late records."),
     preview: bool = typer.Option(False, "--preview", help="Show the expected interval widths; spend nothing."),
+    force: bool = typer.Option(False, "--force", help="Release a quarter before it is complete (its grace period)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ):
     """The DP release of one quarter, published atomically (or the stored one, if published)."""
@@ -136,7 +137,7 @@ def release(
     with _clear_errors(verbose):
         connect(settings.warehouse).close()
         try:
-            summary = flow(period, revise, settings.data_dir)
+            summary = flow(period, revise, settings.data_dir, force)
         except BudgetExceeded as exc:
             console.print(f"[red]refused:[/] {exc}")
             raise typer.Exit(3) from None

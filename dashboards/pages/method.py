@@ -17,8 +17,8 @@ EXPLAIN = """
 the noise is the same for every cell, so it matters more where few persons are counted.
 
 **Low reliability (`u`).** A number is marked (hatched bar, hollow marker, or `*`) when its interval is wider than
-half the value: read it as "somewhere in the interval", not as a number. Zero cells are shown too: a category's
-absence is itself protected.
+half the value, and every zero is: read it as "somewhere in the interval", not as a number. Zero cells are shown
+too: a category's absence is itself protected, and under noise a zero is never certain.
 
 **Adding numbers up.** Published tables add up: forms of exploitation sum to the total, countries to the route. But
 the interval of a sum is not the sum of the intervals; where a total is published, use its own interval.

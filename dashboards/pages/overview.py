@@ -4,7 +4,7 @@ import pandas as pd
 from dash import html
 
 from dashboards import theme
-from dashboards.data import ANY
+from dashboards.data import ANY, DIMENSIONS
 
 name, path, title = "overview", "/", "Overview"
 filters = ("area", "quarter")
@@ -23,10 +23,11 @@ def frame(data, state):
     quarters = [state["quarter"], _year_ago(state["quarter"])]
     status = data.cells("counts", ids, ref_area=state["area"], status=["_T", "presumed", "identified"])
     by_country = data.cells("counts", ids, ref_area=ANY)
-    return pd.concat(
+    shown = pd.concat(
         [status[status.time_period.isin(quarters)], by_country[by_country.time_period == state["quarter"]]],
         ignore_index=True,
     )
+    return shown.drop_duplicates(subset=["release_id", "ref_area", *DIMENSIONS]).reset_index(drop=True)
 
 
 def figure(f, state):
