@@ -22,6 +22,8 @@ contracts = typer.Typer(help="Data contracts (Great Expectations suites).", no_a
 app.add_typer(contracts, name="contracts")
 pipeline_app = typer.Typer(help="The whole pipeline.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+mse_app = typer.Typer(help="Multiple systems estimation: how many victims no list saw.", no_args_is_help=True)
+app.add_typer(mse_app, name="mse")
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -275,6 +277,46 @@ def dashboard(
         )
     console.print(f"Dashboard on [bold]http://127.0.0.1:{port}/[/] (release: {escape(str(path))}); Ctrl+C stops it.")
     create_app(path).run(host="127.0.0.1", port=port, debug=debug)
+
+
+@mse_app.command("estimate")
+def mse_estimate(
+    file: Path = typer.Argument(..., help="CSV: one 0/1 column per list, then the count."),
+    pthresh: float = typer.Option(0.02, help="Add a two-list interaction while its p-value is below this."),
+    nboot: int = typer.Option(1000, min=0, help="Bootstrap resamples for the BCa interval (0: none)."),
+    seed: int = typer.Option(1234, help="Seed of the bootstrap resampling."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Estimate the total population (seen and unseen) from a capture-history table."""
+    from dp.mse import CaptureData, CaptureDataError, Estimator
+
+    try:
+        estimator = Estimator(CaptureData.read(file), pthresh)
+    except CaptureDataError as exc:
+        console.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    result = estimator.bootstrap(nboot, seed) if nboot else estimator.point()
+    if as_json:
+        out = result.as_dict()
+        print(
+            json.dumps(
+                {k: out[k] for k in ("observed", "estimate", "ci95", "terms", "pthresh", "nboot")}
+                | {"empty_overlaps": out["empty_overlaps"]}
+            )
+        )
+        return
+    table = Table(title=f"Multiple systems estimation: {escape(file.name)}")
+    for col in ("lists", "observed", "estimate", "95 % BCa interval"):
+        table.add_column(col, justify="right")
+    ci = f"{result.ci95[0]:,.0f} – {result.ci95[1]:,.0f}" if result.ci95 else "—"
+    table.add_row(", ".join(estimator.data.lists), f"{result.observed:,.0f}", f"{result.estimate:,.0f}", ci)
+    console.print(table)
+    console.print(
+        "two-list interactions: "
+        + (", ".join(result.terms) or "none")
+        + (f"; empty overlaps (structural zeros): {', '.join(result.empty_overlaps)}" if result.empty_overlaps else "")
+        + f"  (p < {pthresh:g}; {nboot} resamples, seed {seed})"
+    )
 
 
 @contracts.command("build")
