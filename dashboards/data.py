@@ -103,8 +103,10 @@ class Release:
         return known.groupby("time_period").release_id.last().tolist()
 
     def quarters(self, release_ids: list[str]) -> list[str]:
+        """The quarters released (annual releases of estimates are not quarters)."""
         rel = self.releases()
-        return sorted(rel[rel.release_id.isin(release_ids)].time_period)
+        periods = rel[rel.release_id.isin(release_ids)].time_period
+        return sorted(p for p in periods if "-Q" in p)
 
     def cells(self, table: str, release_ids: list[str], ref_area=None, **dims) -> pd.DataFrame:
         """Published cells of `counts` or `screenings`: each named dimension fixed to a code,

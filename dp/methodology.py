@@ -82,3 +82,37 @@ These are persons the sources saw, not all victims: most victims are never ident
 
 {_code_lists()}
 """
+
+
+def annual_methodology(release_id: str, facts: dict) -> str:
+    spec = release_spec()
+    e = spec.estimates
+    return f"""# THB Observatory, release {release_id}: hidden victims, {facts["time_period"]}
+
+How many victims did no source see? For each reporting country, the persons first recorded
+in {facts["time_period"]} are cross-classified by the sources that recorded them that year (their
+capture history). Multiple systems estimation fits a Poisson log-linear model to that table:
+all main effects, and two-source interactions added one by one while the most significant
+has a p-value below {e.pthresh} (Chan, Silverman & Vincent 2019), each only if its maximum
+likelihood estimate exists and is identifiable. The number no source saw is the model's
+estimate for the empty capture history. `estimates` gives, per country: `observed` (persons
+seen by at least one source, from the protected table), `obs_value` (the estimated total,
+seen and unseen), a 95 % interval `[ci_low, ci_high]`, and the fitted interactions (`model`).
+
+**Assumptions, in plain words.** The population is the same for all sources during the year
+(closed); the sources depend on each other only as the fitted interactions allow (for
+instance, an NGO referring victims to the police); and within each source every victim has
+the same chance of being recorded, or differences in that chance affect the sources alike.
+Where these fail, the estimate is biased; the interval does not include that bias.
+
+**Privacy.** The capture-history tables were measured with OpenDP's discrete Gaussian
+(each person is in one cell; L2 sensitivity 1): this release spent ρ = {facts["rho"]:.4g},
+ε = {facts["epsilon"]:.3g} at δ = {facts["delta"]:g}, charged to the persons of
+{facts["time_period"]} under the yearly cap ρ = {spec.budget.rho_per_year:g}.
+
+**Reading the interval.** It is a BCa bootstrap interval from {e.nboot} resamples of the
+cases; each resample also receives fresh noise of the same, public distribution, so the
+interval accounts for the sampling error and for the privacy noise. No estimate is published
+where fewer than {e.min_observed} persons were seen or the sources do not overlap enough;
+an estimate is flagged `u` when its upper bound exceeds {e.max_relative_width:g} times the estimate.
+"""

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dp.methodology import methodology
+from dp.methodology import annual_methodology, methodology
 from dp.spec import CUBE_DIMENSIONS
 
 DB_NAME = "thb_release.duckdb"
@@ -106,19 +106,21 @@ def write_folder(release_dir: Path, release_id: str, tables: dict[str, pd.DataFr
             },
             {"name": f"{name}-parquet", "path": f"{name}.parquet", "format": "parquet", "schema": schema},
         ]
-    cube = sdmx(tables["counts"])
-    cube.to_csv(tmp / "counts.sdmx.csv", index=False, lineterminator="\n")
-    resources.append(
-        {
-            "name": "counts-sdmx",
-            "path": "counts.sdmx.csv",
-            "format": "csv",
-            "mediatype": "application/vnd.sdmx.data+csv; version=2.0.0",
-            "encoding": "utf-8",
-            "schema": _schema(cube),
-        }
-    )
-    (tmp / "METHODOLOGY.md").write_text(methodology(release_id, facts), encoding="utf-8")
+    if "counts" in tables:
+        cube = sdmx(tables["counts"])
+        cube.to_csv(tmp / "counts.sdmx.csv", index=False, lineterminator="\n")
+        resources.append(
+            {
+                "name": "counts-sdmx",
+                "path": "counts.sdmx.csv",
+                "format": "csv",
+                "mediatype": "application/vnd.sdmx.data+csv; version=2.0.0",
+                "encoding": "utf-8",
+                "schema": _schema(cube),
+            }
+        )
+    text = methodology(release_id, facts) if "-Q" in facts["time_period"] else annual_methodology(release_id, facts)
+    (tmp / "METHODOLOGY.md").write_text(text, encoding="utf-8")
     resources.append(
         {"name": "methodology", "path": "METHODOLOGY.md", "format": "md", "mediatype": "text/markdown", "type": "file"}
     )

@@ -91,9 +91,19 @@ class Dataset(BaseModel):
         return sorted(out, key=lambda m: (len(m), [self.attributes.index(a) for a in m]))
 
 
+class Estimates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rho: float
+    pthresh: float
+    nboot: int
+    min_observed: int
+    max_relative_width: float
+
+
 class ReleaseSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method_version: str
+    estimates: Estimates
     budget: Budget
     interval_level: float
     unreliable_relative_half_width: float

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.mapping import load_sources
 from data_contracts.codelists import codes
-from dp import ledger
+from dp import estimates, ledger
 from dp.measure import gaussian, joint_counts, loss, marginal_name, marginal_of, measure, plan
 from dp.postprocess import cube
 from dp.publish import rebuild_database, write_folder
@@ -26,6 +26,7 @@ from pipelines.warehouse import connect
 from thb.settings import Settings
 
 PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
+YEAR = re.compile(r"^\d{4}$")
 ESTIMATE_COLUMNS = {
     "release_id": "str",
     "time_period": "str",
@@ -40,6 +41,9 @@ ESTIMATE_COLUMNS = {
 
 
 def quarter_end(period: str) -> date:
+    """The last day of a quarter (2025-Q3) or of a year (2025)."""
+    if YEAR.match(period):
+        return date(int(period), 12, 31)
     year, q = map(int, PERIOD.match(period).groups())
     return (date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - timedelta(days=1)
 
@@ -76,6 +80,53 @@ def coverage(con, period: str) -> pd.DataFrame:
             "files": [delivered.get(s.source_id, 0) for s in sources],
         }
     )
+
+
+def sources_by_country() -> dict[str, list[str]]:
+    """Each country's registered sources: the lists of its capture histories (public)."""
+    out: dict[str, list[str]] = {c: [] for c in codes("reporting_country")}
+    for s in sorted(load_sources(Settings().connectors_dir).values(), key=lambda s: s.source_id):
+        out[s.country].append(s.source_id)
+    return out
+
+
+def _measure_year(con, year: str, revision: int) -> ledger.Release:
+    """Measure the year's capture histories with OpenDP and charge them (annual scope)."""
+    spec = release_spec()
+    sigma = estimates.scale(spec)
+    rho = gaussian(sigma).map(1)
+    ledger.check_caps(con, spec, year, {"capture_histories": rho})
+    release = ledger.Release(
+        f"{year}.{revision}",
+        year,
+        revision,
+        "measured",
+        rho,
+        ledger.epsilon_of(rho, spec.budget.delta),
+        spec.budget.delta,
+        ledger.now(),
+    )
+    noisy = estimates.measure(estimates.histories(con, int(year), sources_by_country()), sigma)
+    charges = [
+        {
+            "dataset": "capture_histories",
+            "marginal": "history",
+            "scale": sigma,
+            "rho": rho,
+            "epsilon": release.epsilon,
+            "delta": spec.budget.delta,
+            "areas": len(noisy),
+        }
+    ]
+    ledger.record(
+        con,
+        release,
+        spec_hash(),
+        spec.method_version,
+        charges,
+        [("capture_histories", "history", area, values) for area, values in noisy.items()],
+    )
+    return release
 
 
 def _measure_and_charge(con, period: str, revision: int) -> ledger.Release:
@@ -115,7 +166,7 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
     noisy, scales = ledger.stored(con, release.release_id)
     area_order = codes("reporting_country")
     tables = {}
-    for name in spec.datasets:
+    for name in spec.datasets if "-Q" in release.scope else ():
         measured = {
             area: {marginal_of(k): v for k, v in noisy[name][area].items()}
             for area in sorted(noisy[name], key=area_order.index)
@@ -143,11 +194,22 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
             }
         ]
     )
-    cov = coverage(con, release.scope)
-    cov.insert(0, "time_period", release.scope)
-    cov.insert(0, "release_id", release.release_id)
-    tables["coverage"] = cov
-    tables["estimates"] = pd.DataFrame({c: pd.Series(dtype=t) for c, t in ESTIMATE_COLUMNS.items()})
+    if "-Q" in release.scope:
+        cov = coverage(con, release.scope)
+        cov.insert(0, "time_period", release.scope)
+        cov.insert(0, "release_id", release.release_id)
+        tables["coverage"] = cov
+        tables["estimates"] = pd.DataFrame({c: pd.Series(dtype=t) for c, t in ESTIMATE_COLUMNS.items()})
+    else:
+        sigma = scales["capture_histories"]["history"]
+        tables["estimates"] = estimates.table(
+            spec,
+            release.release_id,
+            int(release.scope),
+            sources_by_country(),
+            {area: cells["history"] for area, cells in noisy["capture_histories"].items()},
+            sigma,
+        )
     charges = con.sql(
         f"SELECT dataset, marginal, scale, rho FROM ledger.charges WHERE release_id = "
         f"'{release.release_id}' ORDER BY dataset, marginal"
@@ -177,8 +239,8 @@ def release_quarter(
 ) -> dict:
     """Publish the quarter's release (measuring it only if it never was). Returns a summary.
     A quarter is released once complete (ended grace_days ago), unless forced."""
-    if not PERIOD.match(period):
-        raise ValueError(f"a quarter looks like 2025-Q3, not {period!r}")
+    if not PERIOD.match(period) and not YEAR.match(period):
+        raise ValueError(f"a quarter looks like 2025-Q3 (a year, for the annual estimates, like 2025), not {period!r}")
     ledger.ensure(con)
     prior = ledger.latest(con, period)
     if prior and prior.status == "measured":  # charged, not published: publish what is stored
@@ -199,7 +261,8 @@ def release_quarter(
             f"{period} is not complete yet: releases open on {ready + timedelta(days=1)} "
             "(late deliveries have that long to arrive); use --force to release earlier"
         )
-    release = _measure_and_charge(con, period, prior.revision + 1 if prior else 1)
+    revision = prior.revision + 1 if prior else 1
+    release = _measure_year(con, period, revision) if YEAR.match(period) else _measure_and_charge(con, period, revision)
     return _summary(release, "published", True, _publish(con, settings, release))
 
 
@@ -253,4 +316,16 @@ def pipeline(data_dir: Path | None = None, today: date | None = None) -> dict:
     finally:
         con.close()
     released = [release_task(settings, q) for q in todo]
+    years = sorted({q[:4] for q in quarters if all(f"{q[:4]}-Q{i}" in quarters for i in range(1, 5))})
+    con = connect(settings.warehouse)
+    try:
+        years = [
+            y
+            for y in years
+            if quarter_end(y) + timedelta(days=release_spec().grace_days) < (today or date.today())
+            and (ledger.latest(con, y) is None or ledger.latest(con, y).status != "published")
+        ]
+    finally:
+        con.close()
+    released += [release_task(settings, y) for y in years]
     return {"ingest": ingested, "releases": released, "complete_quarters": quarters}
