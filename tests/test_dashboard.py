@@ -58,7 +58,7 @@ def dash_call(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, 
 def test_the_data_layer_reads_published_cells(release_db):
     data = Release(release_db)
     releases = data.releases()
-    assert len(releases) == 12 and releases.release_id.iloc[0] == "2025-Q4.1"
+    assert len(releases) == 15 and releases.release_id.iloc[0] == "2025.1"  # the last year's estimates
     assert data.vintage("2024-Q2.1") == [
         f"{y}-Q{q}.1" for y in (2023, 2024) for q in range(1, 5) if (y, q) <= (2024, 2)
     ]
@@ -88,7 +88,7 @@ def test_every_page_renders_and_updates(client, page, release_db):
         client, [(f"{page.name}-graph", "figure"), (f"{page.name}-extra", "children"), ("url", "search")], inputs
     )
     assert out[f"{page.name}-graph"]["figure"]["data"] or page.name == "hidden"
-    assert out["url"]["search"].startswith("?release=2025-Q4.1")
+    assert out["url"]["search"].startswith("?release=2025.1")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -100,7 +100,7 @@ def test_every_page_downloads_the_cells_it_shows(client, page, release_db):
         client, [(f"{page.name}-download", "data")], [(f"{page.name}-download-button", "n_clicks", 1)], states
     )
     content = out[f"{page.name}-download"]["data"]["content"]
-    assert content.startswith("# THB Observatory, release 2025-Q4.1") and "Cite as" in content
+    assert content.startswith("# THB Observatory, release 2025.1") and "Cite as" in content
     shown = page.frame(data, state)
     body = "\n".join(line for line in content.splitlines() if not line.startswith("#"))
     assert len(body.splitlines()) == len(shown) + 1
@@ -166,17 +166,17 @@ def test_a_new_release_is_picked_up_without_a_restart(released, tmp_path):
     import duckdb
 
     con = duckdb.connect(str(db))
-    con.sql("DELETE FROM releases WHERE release_id = '2025-Q4.1'")  # the state before the last release
+    con.sql("DELETE FROM releases WHERE release_id = '2025.1'")  # the state before the last release
     con.close()
     client = create_app(db)
     page = next(p for p in PAGES if p.name == "method")
     inputs = [("method-release", "value", None)]
     before = dash_call(client, [("method-graph", "figure"), ("method-extra", "children"), ("url", "search")], inputs)
-    assert "2025-Q4.1" not in json.dumps(before["method-graph"]["figure"])
+    assert "2025.1" not in json.dumps(before["method-graph"]["figure"])
     shutil.copy(released / "release/thb_release.duckdb", folder / ".new.duckdb")
     os.replace(folder / ".new.duckdb", db)  # how dp/publish.py swaps a release in
     after = dash_call(client, [("method-graph", "figure"), ("method-extra", "children"), ("url", "search")], inputs)
-    assert "2025-Q4.1" in json.dumps(after["method-graph"]["figure"]) and page.name == "method"
+    assert "2025.1" in json.dumps(after["method-graph"]["figure"]) and page.name == "method"
 
 
 def test_the_release_file_is_only_read(client, release_db):

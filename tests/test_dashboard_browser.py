@@ -124,5 +124,5 @@ def test_the_csv_download_holds_the_cells_shown(page, server, tmp_path):
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     text = path.read_text()
-    assert path.name == "thb-gap-2025-Q4.1.csv"
-    assert text.startswith("# THB Observatory, release 2025-Q4.1") and "obs_value,ci_low,ci_high" in text
+    assert path.name == "thb-gap-2025.1.csv"
+    assert text.startswith("# THB Observatory, release 2025.1") and "obs_value,ci_low,ci_high" in text

@@ -1,0 +1,93 @@
+"""Hidden-victim estimates on DP capture histories: published per country and year from the
+stored noisy tables, charged under the yearly cap, refused or flagged where they cannot say
+anything useful, and covering the simulator's true number of victims."""
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from dp import estimates, ledger
+from dp.spec import release_spec
+from pipelines.ingest import ingest
+from pipelines.release import sources_by_country
+from simulator import simulate
+
+
+def test_each_year_is_estimated_for_every_country(released):
+    con = duckdb.connect(str(released / "release/thb_release.duckdb"), read_only=True)
+    est = con.sql("SELECT * FROM estimates").df()
+    con.close()
+    assert sorted(est.release_id.unique()) == ["2023.1", "2024.1", "2025.1"]
+    assert (est.groupby("time_period").ref_area.nunique() == 8).all()
+    refused = est[est.obs_value.isna()]
+    assert (refused.obs_status == "u").all() and refused.ci_low.isna().all()
+    shown = est[est.obs_value.notna()]
+    assert ((shown.ci_low <= shown.obs_value) & (shown.obs_value <= shown.ci_high)).all()
+    assert (shown.obs_value >= shown.observed).all()
+
+
+def test_estimates_come_from_the_stored_noisy_tables_only(released):
+    con = duckdb.connect(str(released / "warehouse.duckdb"), read_only=True)
+    noisy, scales = ledger.stored(con, "2024.1")
+    charge = con.sql("SELECT dataset, scale, rho FROM ledger.charges WHERE release_id = '2024.1'").fetchall()
+    con.close()
+    assert charge == [
+        (
+            "capture_histories",
+            pytest.approx(estimates.scale(release_spec())),
+            pytest.approx(release_spec().estimates.rho),
+        )
+    ]
+    pub = duckdb.connect(str(released / "release/thb_release.duckdb"), read_only=True)
+    observed = dict(pub.sql("SELECT ref_area, observed FROM estimates WHERE release_id = '2024.1'").fetchall())
+    pub.close()
+    for area, cells in noisy["capture_histories"].items():
+        assert observed[area] == int(np.maximum(np.array(cells["history"]), 0).sum())
+        assert len(cells["history"]) == 2 ** len(sources_by_country()[area]) - 1  # every non-empty history
+
+
+def test_the_yearly_cap_includes_the_estimates(released):
+    con = duckdb.connect(str(released / "warehouse.duckdb"), read_only=True)
+    spec = release_spec()
+    load = ledger.year_load(con, "2024")
+    con.close()
+    b = spec.budget
+    expected = b.release_rho * b.shares["cases"] + 4 * b.release_rho * b.shares["screenings"] + spec.estimates.rho
+    assert load == pytest.approx(expected) and load <= b.rho_per_year
+
+
+def test_too_little_data_gets_no_estimate():
+    spec = release_spec()
+    lists = ["A", "B", "C"]
+    few = estimates.estimate(spec, lists, [10, 5, 1, 8, 0, 2, 0], estimates.scale(spec))
+    assert few["obs_value"] is None and few["obs_status"] == "u" and "fewer than" in few["note"]
+    apart = estimates.estimate(spec, lists, [60, 50, 0, 70, 0, 0, 0], estimates.scale(spec))
+    assert apart["obs_value"] is None and "overlap" in apart["note"]
+
+
+@pytest.mark.slow
+def test_intervals_cover_the_true_number_of_victims(tmp_path):
+    """Two simulated worlds at scale 1: for every country and year with at least 200 persons
+    seen, the 95 % interval from the DP table covers the true number of victims."""
+    spec = release_spec()
+    sigma = estimates.scale(spec)
+    by_country = sources_by_country()
+    covered = []
+    for seed in (101, 202):
+        data = tmp_path / f"world{seed}"
+        simulate(data, seed=seed, scale=1.0)
+        ingest(data)
+        victims = pd.read_parquet(data / "truth/victims.parquet")
+        truth = victims.groupby([victims.country, victims.entry_period.str[:4].astype(int)]).size()
+        con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+        for year in (2023, 2024, 2025):
+            true = estimates.histories(con, year, by_country)
+            noisy = estimates.measure(true, sigma)
+            for country, cells in true.items():
+                if cells.sum() >= 200:
+                    r = estimates.estimate(spec, by_country[country], noisy[country], sigma, seed=seed)
+                    covered.append(r["obs_value"] is not None and r["ci_low"] <= truth[(country, year)] <= r["ci_high"])
+        con.close()
+    assert len(covered) >= 15
+    assert np.mean(covered) >= 0.9, covered
