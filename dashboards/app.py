@@ -181,7 +181,7 @@ def create_app(release_path: Path | None = None) -> Dash:
             html.Main(id="page"),
             html.Footer(
                 "Differentially private statistics: every number is a published cell of the release, with its "
-                "90 % interval. No personal data is used by this dashboard.",
+                "interval (90 %; 95 % for the estimates of hidden victims). No personal data is used here.",
                 className="footer",
             ),
         ]

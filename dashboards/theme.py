@@ -25,7 +25,7 @@ def dim_label(dim: str) -> str:
     return {"ref_area": "Country"}.get(dim, codelists()[LISTS.get(dim, dim)]["label"])
 
 
-def hover(frame, dim: str) -> list[str]:
+def hover(frame, dim: str, level: str = LEVEL) -> list[str]:
     return [
         f"{label(dim, c)}: {v:,} ({LEVEL} interval {lo:,}–{hi:,})" + (f"<br><i>{UNRELIABLE}</i>" if s == "u" else "")
         for c, v, lo, hi, s in zip(frame[dim], frame.obs_value, frame.ci_low, frame.ci_high, frame.obs_status)
@@ -46,7 +46,7 @@ def _layout(fig: go.Figure, title: str, ytitle: str = "persons") -> go.Figure:
     return fig
 
 
-def bars(frame, x: str, group: str | None, title: str, ytitle: str = "persons") -> go.Figure:
+def bars(frame, x: str, group: str | None, title: str, ytitle: str = "persons", level: str = LEVEL) -> go.Figure:
     """Bars with their intervals as whiskers; hatched where reliability is low."""
     fig = go.Figure()
     groups = [(None, frame)] if group is None else list(frame.groupby(group, sort=False))
@@ -66,7 +66,7 @@ def bars(frame, x: str, group: str | None, title: str, ytitle: str = "persons") 
                     "color": "#444",
                     "thickness": 1.2,
                 },
-                hovertext=hover(part, x),
+                hovertext=hover(part, x, level),
                 hoverinfo="text",
             )
         )

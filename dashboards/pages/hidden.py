@@ -29,7 +29,8 @@ def figure(f, state):
         pd.concat([seen, estimated], ignore_index=True),
         "time_period",
         "series",
-        f"{theme.label('ref_area', state['area'])}: victims recorded and estimated, by year",
+        f"{theme.label('ref_area', state['area'])}: victims recorded and estimated, by year (95 % intervals)",
+        level="95 %",
     )
 
 
