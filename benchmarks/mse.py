@@ -45,11 +45,10 @@ def timing(runs: int) -> None:
 
 
 def coverage(worlds: int) -> None:
-    import duckdb
     import numpy as np
     import pandas as pd
 
-    from dp import estimates
+    from dp.estimates import versus_truth
     from dp.spec import release_spec
     from pipelines.ingest import ingest
     from pipelines.release import sources_by_country
@@ -57,33 +56,13 @@ def coverage(worlds: int) -> None:
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    spec, by_country = release_spec(), sources_by_country()
-    sigma = estimates.scale(spec)
-    rows = []
+    frames = []
     for seed in range(worlds):
         data = Path(tempfile.mkdtemp(prefix="thb-mse-")) / "world"
         simulate(data, seed=1000 + seed, scale=1.0)
         ingest(data)
-        victims = pd.read_parquet(data / "truth/victims.parquet")
-        truth = victims.groupby([victims.country, victims.entry_period.str[:4].astype(int)]).size()
-        con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-        for year in (2023, 2024, 2025):
-            true = estimates.histories(con, year, by_country)
-            noisy = estimates.measure(true, sigma)
-            for country, cells in true.items():
-                if cells.sum() >= 200:
-                    r = estimates.estimate(spec, by_country[country], noisy[country], sigma, seed=seed)
-                    t = truth[(country, year)]
-                    rows.append(
-                        {
-                            "seen": int(cells.sum()),
-                            "truth": t,
-                            **r,
-                            "covered": r["obs_value"] is not None and r["ci_low"] <= t <= r["ci_high"],
-                        }
-                    )
-        con.close()
-    f = pd.DataFrame(rows)
+        frames.append(versus_truth(data, sources_by_country(), release_spec(), seed=seed))
+    f = pd.concat(frames, ignore_index=True)
     print(
         f"DP estimates, {worlds} worlds, {len(f)} country-years with ≥ 200 seen: 95 % interval covers the truth "
         f"in {f.covered.mean():.1%}; flagged u {(f.obs_status == 'u').mean():.0%}; median estimate / truth "

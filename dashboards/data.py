@@ -18,15 +18,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-DIMENSIONS = (
-    "status",
-    "exploitation_form",
-    "route_stage",
-    "gender",
-    "age_group",
-    "unaccompanied_child",
-    "smuggling_debt",
-)
+from data_contracts.codelists import CUBE_DIMENSIONS as DIMENSIONS
+
 TOTAL = "_T"
 ANY = "*"  # a dimension broken down: every code but the total
 

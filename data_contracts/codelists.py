@@ -15,6 +15,17 @@ import yaml
 
 HERE = Path(__file__).parent
 
+# The dimensions of the published cube (DESIGN.md, with the two flags the release issue added).
+CUBE_DIMENSIONS = (
+    "status",
+    "exploitation_form",
+    "route_stage",
+    "gender",
+    "age_group",
+    "unaccompanied_child",
+    "smuggling_debt",
+)
+
 
 @cache
 def codelists() -> dict:

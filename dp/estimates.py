@@ -108,3 +108,39 @@ def table(
     for col in ("obs_value", "ci_low", "ci_high"):
         out[col] = out[col].astype("Int64")
     return out
+
+
+def versus_truth(
+    data_dir, sources_by_country: dict[str, list[str]], spec: ReleaseSpec, min_seen: int = 200, seed: int = 2025
+) -> pd.DataFrame:
+    """For an ingested simulated world (data_dir/truth/ beside its warehouse): each country
+    and year with at least `min_seen` persons seen, measured, estimated and compared with
+    the true number of victims (those who entered that year, seen or not)."""
+    import duckdb
+
+    victims = pd.read_parquet(f"{data_dir}/truth/victims.parquet")
+    truth = victims.groupby([victims.country, victims.entry_period.str[:4].astype(int)]).size()
+    sigma = scale(spec)
+    rows = []
+    con = duckdb.connect(f"{data_dir}/warehouse.duckdb", read_only=True)
+    try:
+        for year in sorted(truth.index.get_level_values(1).unique()):
+            true = histories(con, year, sources_by_country)
+            noisy = measure(true, sigma)
+            for country, cells in true.items():
+                if cells.sum() >= min_seen:
+                    r = estimate(spec, sources_by_country[country], noisy[country], sigma, seed)
+                    t = int(truth[(country, year)])
+                    rows.append(
+                        {
+                            "country": country,
+                            "year": year,
+                            "seen": int(cells.sum()),
+                            "truth": t,
+                            **r,
+                            "covered": r["obs_value"] is not None and r["ci_low"] <= t <= r["ci_high"],
+                        }
+                    )
+    finally:
+        con.close()
+    return pd.DataFrame(rows)

@@ -14,19 +14,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from data_contracts.codelists import codes
+from data_contracts.codelists import CUBE_DIMENSIONS, codes
 
 HERE = Path(__file__).parent
 FLAGS = ("unaccompanied_child", "smuggling_debt")  # booleans published as yes / no / unknown
-CUBE_DIMENSIONS = (
-    "status",
-    "exploitation_form",
-    "route_stage",
-    "gender",
-    "age_group",
-    "unaccompanied_child",
-    "smuggling_debt",
-)
 
 
 def domain(attribute: str) -> list[str]:
