@@ -16,7 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mse"
+from thb.settings import shared_data
+
+DATA = shared_data() / "mse"
 THB = Path(sys.executable).with_name("thb")
 
 

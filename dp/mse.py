@@ -13,9 +13,12 @@ BCa bootstrap intervals (resampling the cases, repeating the selection, jackknif
 acceleration). Point fits use statsmodels' GLM; the bootstrap fits all resamples at once
 with the same IRLS, vectorised over resamples.
 
->>> data = CaptureData.read("../shared/data/mse/UKdat_5.csv")
->>> round(Estimator(data).point().estimate)
-11313
+>>> import pandas as pd
+>>> table = pd.DataFrame({"A": [1, 0, 0, 1, 1, 0, 1], "B": [0, 1, 0, 1, 0, 1, 1],
+...                       "C": [0, 0, 1, 0, 1, 1, 1], "count": [80, 60, 40, 20, 10, 8, 3]})
+>>> est = Estimator(CaptureData.from_frame(table)).point()
+>>> est.observed, round(est.estimate)
+(221.0, 487)
 """
 
 import dataclasses

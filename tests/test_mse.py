@@ -2,7 +2,6 @@
 input, and the batched bootstrap fits against statsmodels."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,8 +10,9 @@ from typer.testing import CliRunner
 
 from dp.mse import CaptureData, CaptureDataError, Estimator, Model, NotEstimable, _exists
 from thb.cli import app
+from thb.settings import shared_data
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mse"
+DATA = shared_data() / "mse"
 REFERENCE = {"UKdat": (11_418, 9_267, 14_307), "UKdat_5": (11_313, 8_785, 14_701)}
 
 

@@ -5,12 +5,21 @@
 PosixPath('/tmp/x/warehouse.duckdb')
 """
 
+import os
 from functools import cached_property
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data() -> Path:
+    """The published datasets (../shared/data beside the checkout; THB_SHARED_DATA overrides)."""
+    for candidate in (os.environ.get("THB_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise FileNotFoundError("the published datasets (shared/data) were not found: set THB_SHARED_DATA")
 
 
 class Settings(BaseSettings):
