@@ -1,12 +1,14 @@
 """Hidden-population estimates on differentially private capture histories.
 
-Each country's capture-history table of a year (persons whose first record, frozen, is in
-that year; one cell per non-empty combination of the country's registered sources, zeros
-included) is measured with OpenDP's discrete Gaussian: every person is in exactly one
+Each country's capture-history table of a year (persons with a pseudonymous key whose first
+record, frozen, is in that year; one cell per non-empty combination of the country's
+registered sources, zeros included) is measured with OpenDP's discrete Gaussian: every person is in exactly one
 cell, so its L2 sensitivity is 1. The noisy table, made non-negative, is what the estimator
 (dp/mse.py) sees. Its interval accounts for both the sampling and the privacy noise: each
 bootstrap resample of the cases gets fresh noise of the same, public distribution (drawn by
-OpenDP's mechanism) and goes through the same post-processing and model selection.
+OpenDP's mechanism) and goes through the same post-processing and model selection. Pairs
+of sources linked by a referral pathway of the release spec (`known_dependence`) have their
+interaction in every model.
 """
 
 import itertools
@@ -27,15 +29,30 @@ def domain(lists: list[str]) -> list[tuple[int, ...]]:
     return [p for p in itertools.product([0, 1], repeat=len(lists)) if any(p)]
 
 
-def histories(con, year: int, sources_by_country: dict[str, list[str]]) -> dict[str, np.ndarray]:
+Sources = dict[str, dict[str, str]]  # per country, {source_id: source_type}
+
+
+def histories(con, year: int, sources: Sources) -> dict[str, np.ndarray]:
     """Per country, the confidential count of persons in each cell of its domain."""
     frame = con.sql(f"SELECT * FROM linked.capture_histories WHERE year = {int(year)}").df()
     out = {}
-    for country, lists in sources_by_country.items():
+    for country, types in sources.items():
+        lists = list(types)
         part = frame[frame.reporting_country == country]
         counts = {tuple(int(v) for v in row[:-1]): row[-1] for row in part[lists + ["count"]].itertuples(index=False)}
         out[country] = np.array([counts.get(p, 0) for p in domain(lists)], dtype=np.int64)
     return out
+
+
+def known_dependence(spec: ReleaseSpec, types: dict[str, str]) -> list[tuple[str, str]]:
+    """The pairs of a country's sources that a referral pathway of the spec links.
+
+    >>> from dp.spec import release_spec
+    >>> known_dependence(release_spec(), {"FI-NGO": "ngo", "FI-POL": "police", "FI-SOC": "social_services"})
+    [('FI-NGO', 'FI-SOC'), ('FI-POL', 'FI-SOC')]
+    """
+    pathways = {frozenset(pair) for pair in spec.estimates.known_dependence}
+    return [(a, b) for a, b in itertools.combinations(types, 2) if frozenset((types[a], types[b])) in pathways]
 
 
 def scale(spec: ReleaseSpec) -> float:
@@ -47,8 +64,16 @@ def measure(true: dict[str, np.ndarray], sigma: float) -> dict[str, list[int]]:
     return {country: mechanism([int(v) for v in counts]) for country, counts in true.items()}
 
 
-def estimate(spec: ReleaseSpec, lists: list[str], noisy: list[int], sigma: float, seed: int = 2025) -> dict:
-    """The published estimate of one country and year from its noisy table."""
+def estimate(
+    spec: ReleaseSpec,
+    lists: list[str],
+    noisy: list[int],
+    sigma: float,
+    include: list[tuple[str, str]] = (),
+    seed: int = 2025,
+) -> dict:
+    """The published estimate of one country and year from its noisy table; `include`:
+    pairs of lists whose interaction is in every model (known_dependence)."""
     e = spec.estimates
     counts = np.maximum(np.asarray(noisy, dtype=float), 0)
     data = CaptureData(tuple(lists), counts)
@@ -56,15 +81,16 @@ def estimate(spec: ReleaseSpec, lists: list[str], noisy: list[int], sigma: float
     if counts.sum() < e.min_observed:
         return row | {"note": f"fewer than {e.min_observed} persons seen"}
     try:
-        est = Estimator(data, e.pthresh)
+        est = Estimator(data, e.pthresh, include)
     except NotEstimable:
         return row | {"note": "the lists do not overlap enough"}
     point = est.point()
+    kept = est.data.counts  # without the lists that, after the noise, saw nobody
     rng = np.random.default_rng(seed)
-    n = int(counts.sum())
-    resampled = rng.multinomial(n, counts / n, size=e.nboot).astype(float)
+    n = int(kept.sum())
+    resampled = rng.multinomial(n, kept / n, size=e.nboot).astype(float)
     noise = gaussian(sigma)
-    noisy_resamples = np.maximum(resampled + np.array([noise([0] * len(counts)) for _ in range(e.nboot)]), 0)
+    noisy_resamples = np.maximum(resampled + np.array([noise([0] * len(kept)) for _ in range(e.nboot)]), 0)
     boot = est.select_many(noisy_resamples)
     low, high = bca(point.estimate, boot[~np.isnan(boot)], est._jackknife(), est.data.counts, 0.95)
     unusable = float(np.isnan(boot).mean())
@@ -83,13 +109,13 @@ def table(
     spec: ReleaseSpec,
     release_id: str,
     year: int,
-    sources_by_country: dict[str, list[str]],
+    sources: Sources,
     noisy: dict[str, list[int]],
     sigma: float,
 ) -> pd.DataFrame:
     rows = []
-    for country, lists in sources_by_country.items():
-        r = estimate(spec, lists, noisy[country], sigma)
+    for country, types in sources.items():
+        r = estimate(spec, list(types), noisy[country], sigma, known_dependence(spec, types))
         rows.append(
             {
                 "release_id": release_id,
@@ -110,9 +136,7 @@ def table(
     return out
 
 
-def versus_truth(
-    data_dir, sources_by_country: dict[str, list[str]], spec: ReleaseSpec, min_seen: int = 200, seed: int = 2025
-) -> pd.DataFrame:
+def versus_truth(data_dir, sources: Sources, spec: ReleaseSpec, min_seen: int = 200, seed: int = 2025) -> pd.DataFrame:
     """For an ingested simulated world (data_dir/truth/ beside its warehouse): each country
     and year with at least `min_seen` persons seen, measured, estimated and compared with
     the true number of victims (those who entered that year, seen or not)."""
@@ -125,11 +149,12 @@ def versus_truth(
     con = duckdb.connect(f"{data_dir}/warehouse.duckdb", read_only=True)
     try:
         for year in sorted(truth.index.get_level_values(1).unique()):
-            true = histories(con, year, sources_by_country)
+            true = histories(con, year, sources)
             noisy = measure(true, sigma)
             for country, cells in true.items():
                 if cells.sum() >= min_seen:
-                    r = estimate(spec, sources_by_country[country], noisy[country], sigma, seed)
+                    types = sources[country]
+                    r = estimate(spec, list(types), noisy[country], sigma, known_dependence(spec, types), seed)
                     t = int(truth[(country, year)])
                     rows.append(
                         {

@@ -24,6 +24,7 @@ with the same IRLS, vectorised over resamples.
 import dataclasses
 import itertools
 import warnings
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
@@ -147,11 +148,18 @@ class Estimate:
 class Estimator:
     """MSE on one capture-history table."""
 
-    def __init__(self, data: CaptureData, pthresh: float = 0.02):
+    def __init__(self, data: CaptureData, pthresh: float = 0.02, include: Iterable[tuple[str, str]] = ()):
+        """`include`: pairs of lists known to depend on each other (one refers cases to the
+        other): their interaction is in every model, before the stepwise selection."""
         self.data, self.pthresh = data.informative(), pthresh
         self.k = len(self.data.lists)
         self.pairs = list(itertools.combinations(range(self.k), 2))
         self._ident: dict = {}
+        unknown = {name for pair in include for name in pair} - set(data.lists)
+        if unknown:
+            raise CaptureDataError(f"no list named {', '.join(sorted(unknown))}")
+        index = {name: i for i, name in enumerate(self.data.lists)}
+        self.include = [tuple(sorted((index[a], index[b]))) for a, b in include if a in index and b in index and a != b]
         if self.k < 2 or not self.identifiable(Model(), self.data.counts > 0):
             raise NotEstimable(
                 "the lists do not overlap enough to estimate the unseen: even the main-effects "
@@ -185,6 +193,17 @@ class Estimator:
             self._ident[key] = np.linalg.matrix_rank(x) == x.shape[1] and _exists(x, y)
         return self._ident[key]
 
+    def start(self, counts: np.ndarray) -> Model:
+        """Where the model selection starts: main effects plus each known dependence whose
+        lists share cases and that keeps the estimate identifiable on these counts."""
+        model, positive = Model(), counts > 0
+        overlaps = self.both @ counts
+        for pair in self.include:
+            candidate = Model(model.terms + (pair,))
+            if overlaps[self.pairs.index(pair)] > 0 and self.identifiable(candidate, positive):
+                model = candidate
+        return model
+
     def _pvalues(self, counts: np.ndarray, fitted: np.ndarray) -> np.ndarray:
         """Two-sided (smaller tail) Poisson p-values of each pair's overlap, per resample."""
         obs, mean = counts @ self.both.T, fitted @ self.both.T
@@ -214,7 +233,7 @@ class Estimator:
         return float(fit.params[0]), fitted
 
     def _select_one(self, counts: np.ndarray) -> tuple[Model, float]:
-        model = Model()
+        model = self.start(counts)
         positive = counts > 0
         beta0, fitted = self._fit(counts, model)
         while True:
@@ -254,7 +273,9 @@ class Estimator:
                 for r in rows:  # rare: re-estimate on the informative lists
                     data = CaptureData(self.data.lists, counts[r]).informative()
                     try:
-                        out[r] = Estimator(data, self.pthresh).select_many(data.counts[None, :])[0]
+                        names = [(self.data.lists[i], self.data.lists[j]) for i, j in self.include]
+                        kept = [pair for pair in names if set(pair) <= set(data.lists)]
+                        out[r] = Estimator(data, self.pthresh, kept).select_many(data.counts[None, :])[0]
                     except NotEstimable:
                         out[r] = np.nan
         return out
@@ -262,13 +283,13 @@ class Estimator:
     def _select_many(self, counts: np.ndarray) -> np.ndarray:
         """NaN for a resample whose main-effects model has no estimate (too few overlaps)."""
         n = len(counts)
-        models = [Model()] * n
         active = np.array([self.identifiable(Model(), row > 0) for row in counts])
         if not active.all():
             out = np.full(n, np.nan)
             if active.any():
                 out[active] = self._select_many(counts[active])
             return out
+        models = [self.start(row) for row in counts]
         beta0 = np.zeros(n)
         while active.any():
             groups: dict[Model, list[int]] = {}

@@ -89,6 +89,15 @@ class Estimates(BaseModel):
     nboot: int
     min_observed: int
     max_relative_width: float
+    known_dependence: list[tuple[str, str]] = []  # source types: the first receives referrals from the second
+
+    @field_validator("known_dependence")
+    @classmethod
+    def _source_types(cls, v):
+        unknown = {t for pair in v for t in pair} - set(codes("source_type"))
+        if unknown:
+            raise ValueError(f"unknown source types {sorted(unknown)}; see the code list source_type")
+        return v
 
 
 class ReleaseSpec(BaseModel):

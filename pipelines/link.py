@@ -7,7 +7,9 @@ frozen once that quarter is measured for a release (ledger.person_quarters): a l
 with an earlier date does not move a released person.
 Capture histories count a person in the year of their first record, captured by the
 sources that recorded them in that year: a closed year's table does not change when
-later years arrive.
+later years arrive. Only persons with a key have a history: a record without one cannot
+be found on another list, and counting it as a person of its own would hide overlaps and
+inflate the estimate of the unseen (docs/mse.md).
 """
 
 from functools import cache
@@ -79,7 +81,7 @@ def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> N
             LEFT JOIN ledger.person_quarters f USING (reporting_country, person_id)""")
         con.sql(f"""CREATE OR REPLACE TABLE linked.capture_histories AS
             SELECT reporting_country, first_year AS year, {history}, count(*) AS count
-            FROM linked.persons GROUP BY ALL ORDER BY ALL""")
+            FROM linked.persons WHERE has_key GROUP BY ALL ORDER BY ALL""")
         con.commit()
     except BaseException:
         con.rollback()

@@ -82,11 +82,12 @@ def coverage(con, period: str) -> pd.DataFrame:
     )
 
 
-def sources_by_country() -> dict[str, list[str]]:
-    """Each country's registered sources: the lists of its capture histories (public)."""
-    out: dict[str, list[str]] = {c: [] for c in codes("reporting_country")}
+def sources_by_country() -> dict[str, dict[str, str]]:
+    """Each country's registered sources, {source_id: source_type}: the lists of its
+    capture histories (public)."""
+    out: dict[str, dict[str, str]] = {c: {} for c in codes("reporting_country")}
     for s in sorted(load_sources(Settings().connectors_dir).values(), key=lambda s: s.source_id):
-        out[s.country].append(s.source_id)
+        out[s.country][s.source_id] = s.source_type
     return out
 
 

@@ -1,6 +1,7 @@
 """Multiple systems estimation: the published reference figures, the model checks, bad
 input, and the batched bootstrap fits against statsmodels."""
 
+import itertools
 import json
 
 import numpy as np
@@ -57,6 +58,25 @@ def test_a_model_that_is_not_identifiable_is_refused():
     assert est.point().terms == []
 
 
+def test_a_known_dependence_is_in_every_model():
+    data = CaptureData.read(DATA / "UKdat_5.csv")
+    free = Estimator(data).point()
+    pair = next((a, b) for a, b in itertools.combinations(data.lists, 2) if f"{a}:{b}" not in free.terms)
+    forced = Estimator(data, include=[pair]).point()
+    assert forced.terms[0] == f"{pair[0]}:{pair[1]}" and forced.estimate != pytest.approx(free.estimate)
+    boot = Estimator(data, include=[pair]).bootstrap(50, seed=1)
+    assert boot.ci95[0] <= forced.estimate <= boot.ci95[1]
+    with pytest.raises(CaptureDataError, match="no list named X"):
+        Estimator(data, include=[(data.lists[0], "X")])
+
+
+def test_a_known_dependence_without_shared_cases_is_not_forced():
+    table = pd.DataFrame({"A": [1, 0, 0, 1, 1, 0], "B": [0, 1, 0, 1, 0, 1], "C": [0, 0, 1, 0, 1, 1],
+                          "count": [80, 60, 40, 20, 10, 0]})  # fmt: skip
+    est = Estimator(CaptureData.from_frame(table), include=[("B", "C")])
+    assert "B:C" not in est.point().terms
+
+
 def test_lists_without_overlap_cannot_be_estimated():
     with pytest.raises(NotEstimable, match="do not overlap"):
         Estimator(CaptureData.from_frame(pd.DataFrame({"A": [1, 0], "B": [0, 1], "count": [5, 4]})))
@@ -106,6 +126,12 @@ def test_the_command_line(tmp_path):
     result = json.loads(out.output)
     assert set(result) >= {"observed", "estimate", "ci95", "terms", "pthresh", "nboot"}
     assert result["observed"] == 2744 and round(result["estimate"]) == 11_313 and result["nboot"] == 200
+    forced = runner.invoke(app, ["mse", "estimate", str(DATA / "UKdat_5.csv"), "--json", "--nboot", "0",
+                                 "--include", "LA:NG"])  # fmt: skip
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.output)["terms"][0] == "LA:NG"
+    wrong = runner.invoke(app, ["mse", "estimate", str(DATA / "UKdat_5.csv"), "--include", "LA"])
+    assert wrong.exit_code == 2 and "two list names" in wrong.output
     bad = tmp_path / "bad.csv"
     bad.write_text("A,B,count\n1,0,3\n0,1,x\n")
     out = runner.invoke(app, ["mse", "estimate", str(bad)])

@@ -285,13 +285,19 @@ def mse_estimate(
     pthresh: float = typer.Option(0.02, help="Add a two-list interaction while its p-value is below this."),
     nboot: int = typer.Option(1000, min=0, help="Bootstrap resamples for the BCa interval (0: none)."),
     seed: int = typer.Option(1234, help="Seed of the bootstrap resampling."),
+    include: list[str] = typer.Option(
+        [], help="A:B — lists known to depend on each other (a referral pathway): in every model. Repeatable."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ):
     """Estimate the total population (seen and unseen) from a capture-history table."""
     from dp.mse import CaptureData, CaptureDataError, Estimator
 
+    pairs = [tuple(p.split(":")) for p in include]
     try:
-        estimator = Estimator(CaptureData.read(file), pthresh)
+        if any(len(p) != 2 for p in pairs):
+            raise CaptureDataError("--include takes two list names joined by ':', e.g. NGO:POLICE")
+        estimator = Estimator(CaptureData.read(file), pthresh, pairs)
     except CaptureDataError as exc:
         console.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc))}")
         raise typer.Exit(2) from None
