@@ -3,7 +3,7 @@
 with the estimate it gives, and the coverage of the DP estimates on simulated worlds.
 
     python benchmarks/mse.py                 # timing on UKdat.csv (3 runs)
-    python benchmarks/mse.py --worlds 4      # and coverage over 4 simulated worlds (slow)
+    python benchmarks/mse.py --worlds 10     # and coverage over 10 simulated worlds (~8 min)
 """
 
 import argparse
@@ -70,6 +70,8 @@ def coverage(worlds: int) -> None:
         f"in {f.covered.mean():.1%}; flagged u {(f.obs_status == 'u').mean():.0%}; median estimate / truth "
         f"{np.median(f.obs_value.astype(float) / f.truth):.2f}"
     )
+    by_country = f.groupby("country").covered.agg(["mean", "size"])
+    print("  by country: " + ", ".join(f"{c} {r['mean']:.0%} of {r['size']}" for c, r in by_country.iterrows()))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """METHODOLOGY.md of a release, generated from its facts and the code lists."""
 
-from data_contracts.codelists import codelists
+from data_contracts.codelists import codelists, label
 from dp.spec import CUBE_DIMENSIONS, domain, release_spec
 
 LISTS = {"unaccompanied_child": "flag", "smuggling_debt": "flag"}
@@ -87,23 +87,30 @@ These are persons the sources saw, not all victims: most victims are never ident
 def annual_methodology(release_id: str, facts: dict) -> str:
     spec = release_spec()
     e = spec.estimates
+    pathways = "; ".join(
+        f"{label('source_type', a).lower()} from {label('source_type', b).lower()}" for a, b in e.known_dependence
+    )
     return f"""# THB Observatory, release {release_id}: hidden victims, {facts["time_period"]}
 
-How many victims did no source see? For each reporting country, the persons first recorded
-in {facts["time_period"]} are cross-classified by the sources that recorded them that year (their
-capture history). Multiple systems estimation fits a Poisson log-linear model to that table:
-all main effects, and two-source interactions added one by one while the most significant
-has a p-value below {e.pthresh} (Chan, Silverman & Vincent 2019), each only if its maximum
-likelihood estimate exists and is identifiable. The number no source saw is the model's
-estimate for the empty capture history. `estimates` gives, per country: `observed` (persons
-seen by at least one source, from the protected table), `obs_value` (the estimated total,
-seen and unseen), a 95 % interval `[ci_low, ci_high]`, and the fitted interactions (`model`).
+How many victims did no source see? For each reporting country, the persons with a
+pseudonymous key first recorded in {facts["time_period"]} are cross-classified by the sources that
+recorded them that year (their capture history). Records without a key are left out: nobody
+can tell whether another source saw them. Multiple systems estimation fits a Poisson
+log-linear model to that table: all main effects; an interaction for each pair of sources
+linked by a referral pathway ({pathways or "none declared"}); and further two-source interactions added one by
+one while the most significant has a p-value below {e.pthresh} (Chan, Silverman & Vincent
+2019), each only if its maximum likelihood estimate exists and is identifiable. The number no
+source saw is the model's estimate for the empty capture history. `estimates` gives, per
+country: `observed` (persons with a key seen by at least one source, from the protected
+table), `obs_value` (the estimated total, seen and unseen), a 95 % interval
+`[ci_low, ci_high]`, and the fitted interactions (`model`).
 
 **Assumptions, in plain words.** The population is the same for all sources during the year
 (closed); the sources depend on each other only as the fitted interactions allow (for
-instance, an NGO referring victims to the police); and within each source every victim has
-the same chance of being recorded, or differences in that chance affect the sources alike.
-Where these fail, the estimate is biased; the interval does not include that bias.
+instance, an NGO referring victims to social services); within each source every victim has
+the same chance of being recorded, or differences in that chance affect the sources alike;
+and a record loses its key by chance, not because the person is, or is not, on another
+source. Where these fail, the estimate is biased; the interval does not include that bias.
 
 **Privacy.** The capture-history tables were measured with OpenDP's discrete Gaussian
 (each person is in one cell; L2 sensitivity 1): this release spent ρ = {facts["rho"]:.4g},

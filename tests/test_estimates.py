@@ -26,6 +26,22 @@ def test_each_year_is_estimated_for_every_country(released):
     assert (shown.obs_value >= shown.observed).all()
 
 
+def test_referral_pathways_are_in_every_model():
+    """Finland's social services receive victims from its NGO and police (release spec): those
+    interactions are in the model even when the table alone would not select them."""
+    spec, fi = release_spec(), sources_by_country()["FI"]
+    pairs = estimates.known_dependence(spec, fi)
+    assert len(pairs) == 2 and all("FI-SOC" in a + b for a, b in pairs)
+    chance = np.array([0.3, 0.2, 0.25, 0.15])  # each list's chance of seeing each of 2,000 victims
+    seen = np.random.default_rng(7).random((2000, 4)) < chance
+    cells = [int((seen == np.array(p, bool)).all(axis=1).sum()) for p in estimates.domain(list(fi))]
+    free = estimates.estimate(spec, list(fi), cells, estimates.scale(spec))
+    out = estimates.table(spec, "2025.1", 2025, {"FI": fi}, {"FI": cells}, estimates.scale(spec))
+    assert not any(f"{a}:{b}" in free["note"] for a, b in pairs)
+    assert all(f"{a}:{b}" in out.model[0] for a, b in pairs), out.model[0]
+    assert out.ci_low[0] <= 2000 <= out.ci_high[0]
+
+
 def test_estimates_come_from_the_stored_noisy_tables_only(released):
     con = duckdb.connect(str(released / "warehouse.duckdb"), read_only=True)
     noisy, scales = ledger.stored(con, "2024.1")
@@ -67,17 +83,15 @@ def test_too_little_data_gets_no_estimate():
 
 @pytest.mark.slow
 def test_intervals_cover_the_true_number_of_victims(tmp_path):
-    """Two simulated worlds at scale 1: for the countries and years with at least 200 persons
-    seen, the 95 % interval from the DP table covers the true number of victims. Measured:
-    85 % over 60 country-years (benchmarks/mse.py --worlds 4), short of the 90 % target: the
-    misses are the model's bias (victims unequally visible to every list, keyless records
-    hiding overlaps), which no sampling interval covers (docs/mse.md). This asserts what is
-    achieved, with room for the noise of two worlds."""
+    """Three simulated worlds at scale 1: for the countries and years with at least 200
+    persons seen, the 95 % interval from the DP table covers the true number of victims
+    (seen and unseen). The benchmark measures the rate over more worlds (benchmarks/mse.py
+    --worlds 10); the noise is not seedable, so this allows for the chance of a few worlds."""
     covered = []
-    for seed in (101, 202):
+    for seed in (101, 202, 303):
         data = tmp_path / f"world{seed}"
         simulate(data, seed=seed, scale=1.0)
         ingest(data)
         covered += list(estimates.versus_truth(data, sources_by_country(), release_spec(), seed=seed).covered)
-    assert len(covered) >= 15
-    assert np.mean(covered) >= 0.75, covered
+    assert len(covered) >= 30
+    assert np.mean(covered) >= 0.85, covered

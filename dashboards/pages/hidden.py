@@ -9,7 +9,8 @@ name, path, title = "hidden", "/hidden", "Hidden victims"
 filters = ("area",)
 intro = (
     "Most victims are never identified. Where several sources saw the same persons, multiple systems estimation "
-    "estimates how many no source saw. The estimate and its interval are compared with the persons recorded."
+    "estimates how many no source saw. The estimate and its interval are compared with the persons recorded with "
+    "a person key (records without one cannot be matched across sources and are left out of the model)."
 )
 
 
@@ -22,7 +23,7 @@ def figure(f, state):
     if f.empty:
         return theme.empty("This release has no hidden-population estimate yet")
     seen = f.assign(
-        obs_value=f.observed, ci_low=f.observed, ci_high=f.observed, obs_status="", series="Recorded (seen by a source)"
+        obs_value=f.observed, ci_low=f.observed, ci_high=f.observed, obs_status="", series="Recorded with a person key"
     )
     estimated = f.assign(series="Estimated (seen and unseen)")
     return theme.bars(

@@ -94,7 +94,7 @@ def extra(f, state, data):
                 _card(
                     f"Estimated victims, {e.time_period} (seen and unseen)",
                     e,
-                    f"{e.observed:,} seen by at least one source",
+                    f"{e.observed:,} recorded with a person key",
                 )
             )
     return html.Div(cards, className="cards")
