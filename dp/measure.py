@@ -32,11 +32,23 @@ def marginal_of(name: str) -> Marginal:
 
 def plan(spec: ReleaseSpec, dataset: str) -> dict[Marginal, float]:
     """The measured marginals of a dataset and their noise scales σ, for its share of the
-    release's budget (deterministic: a function of the spec alone)."""
+    release's budget. σ is rounded up to three significant digits, so the plan is the same
+    in every process and on every machine, and never spends more than the share.
+
+    >>> from dp.spec import release_spec
+    >>> scales = plan(release_spec(), "screenings")
+    >>> len(scales), all(s == float(f"{s:.3g}") for s in scales.values())
+    (4, True)
+    """
     ds = spec.datasets[dataset]
     rho = spec.budget.release_rho * spec.budget.shares[dataset]
     weights = MarginalAlgebra(ds.sizes).optimal_weights(ds.workload(), rho)
-    return {m: 1 / math.sqrt(w) for m, w in weights.items()}
+    return {m: _round_up(1 / math.sqrt(w)) for m, w in weights.items()}
+
+
+def _round_up(x: float, digits: int = 3) -> float:
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return round(math.ceil(x / step) * step, 12)
 
 
 def _rows_sql(ds: Dataset, period: str) -> str:

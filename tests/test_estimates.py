@@ -69,7 +69,7 @@ def test_the_yearly_cap_includes_the_estimates(released):
     con.close()
     b = spec.budget
     expected = b.release_rho * b.shares["cases"] + 4 * b.release_rho * b.shares["screenings"] + spec.estimates.rho
-    assert load == pytest.approx(expected) and load <= b.rho_per_year
+    assert expected * 0.99 <= load <= expected and load <= b.rho_per_year
 
 
 def test_too_little_data_gets_no_estimate():

@@ -171,7 +171,8 @@ def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, wor
     assert sorted(table(data, "releases").release_id) == ["2025-Q1.1", "2025-Q1.2"]
     assert table(data, "latest_releases").release_id.tolist() == ["2025-Q1.2"]
     con = connect(Settings(data_dir=data).warehouse, read_only=True)
-    assert ledger.spent(con, "2025-Q1") == pytest.approx(2 * release_spec().budget.release_rho)
+    share = 2 * release_spec().budget.release_rho  # two releases; σ rounded up spends a little less
+    assert share * 0.99 <= ledger.spent(con, "2025-Q1") <= share
     snapshot = con.sql("SELECT count(*) FROM ledger.measurements").fetchall()
     con.close()
     with pytest.raises(ledger.BudgetExceeded, match="quarterly cap"):
