@@ -26,6 +26,14 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
+def thb_env(prefect_harness) -> dict:
+    """The environment of a `thb` subprocess: this session's Prefect API (no server of its own)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+
+
+@pytest.fixture(scope="session")
 def world(tmp_path_factory) -> Path:
     """A small simulated world: world/landing and world/truth (never modified)."""
     out = tmp_path_factory.mktemp("world")
@@ -56,6 +64,28 @@ def make_data(world, tmp_path):
         return data
 
     return make
+
+
+def dash_request(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]], state=()) -> dict:
+    """The body the browser posts to /_dash-update-component to run one of app's callbacks."""
+    wanted = [f"{i}.{p}" for i, p in outputs]
+
+    def parts_of(key):
+        return key[2:-2].split("...") if key.startswith("..") else [key]
+
+    key = next(k for k in app.callback_map if [p.split("@")[0] for p in parts_of(k)] == wanted)
+    parts = parts_of(key)
+    return {
+        "output": key,
+        "outputs": (
+            [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in parts]
+            if len(parts) > 1
+            else {"id": outputs[0][0], "property": outputs[0][1]}
+        ),
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+    }
 
 
 def snapshot(warehouse: Path) -> dict:

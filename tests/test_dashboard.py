@@ -16,6 +16,7 @@ from dashboards.app import create_app, resolve
 from dashboards.data import ANY, Release
 from dashboards.pages import PAGES
 from data_contracts.codelists import CUBE_DIMENSIONS
+from tests.conftest import dash_request
 
 CELL = ["release_id", "ref_area", "time_period", *CUBE_DIMENSIONS]  # what identifies a published cell
 
@@ -35,25 +36,7 @@ def client(release_db):
 
 def dash_call(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]], state=()):
     """Run one callback as the browser would, through /_dash-update-component."""
-    wanted = [f"{i}.{p}" for i, p in outputs]
-
-    def parts_of(key):
-        return key[2:-2].split("...") if key.startswith("..") else [key]
-
-    key = next(k for k in app.callback_map if [p.split("@")[0] for p in parts_of(k)] == wanted)
-    parts = parts_of(key)
-    body = {
-        "output": key,
-        "outputs": (
-            [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in parts]
-            if len(parts) > 1
-            else {"id": outputs[0][0], "property": outputs[0][1]}
-        ),
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-    }
-    r = app.server.test_client().post("/_dash-update-component", json=body)
+    r = app.server.test_client().post("/_dash-update-component", json=dash_request(app, outputs, inputs, state))
     assert r.status_code == 200, r.data[:500]
     return r.get_json()["response"]
 
