@@ -90,7 +90,7 @@ class MarginalAlgebra:
         would get under 1 % of the largest weight is not measured (the optimum is flat there,
         so which tiny marginals survive would depend on the solver's last digits)."""
         candidates = list(workload)
-        residuals = sorted({a for t in workload for a in self.subsets(t)}, key=len)
+        residuals = sorted({a for t in workload for a in self.subsets(t)}, key=lambda a: (len(a), a))
         k = np.array(
             [sum(self.cells(t) * self.c2(t) * self.pi(a, t) for t in workload if set(a) <= set(t)) for a in residuals]
         )
@@ -124,7 +124,7 @@ class MarginalAlgebra:
         {T: (cell estimates, per-cell variance)}. All are margins of one table: consistent."""
         weights = {s: 1 / sigma**2 for s, (_, sigma) in measured.items()}
         z, precision = {}, {}
-        for a in sorted({a for t in workload for a in self.subsets(t)}, key=len):
+        for a in sorted({a for t in workload for a in self.subsets(t)}, key=lambda a: (len(a), a)):
             p = self.precision(a, weights)
             if p <= 0:
                 raise ValueError(f"marginal {a} is not covered by any measurement")
