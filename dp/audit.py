@@ -5,26 +5,30 @@ the real release machinery and lower-bound the privacy loss from what comes out.
 D is one country's joint count array for a quarter; D' is D with one person added to one
 cell (so one cell of every measured marginal moves by one). Each run calls
 `dp.measure.measure` on both (two independent draws of OpenDP's discrete Gaussian at the
-release's scales) and reduces the noisy marginals y to the likelihood-ratio statistic of the
-Gaussian mechanism, T = Σ_m Σ_cells (y_m − x_m(D))·Δ_m / σ_m², Δ = D' − D, in units of its
-standard deviation. The events {T > t} and {T ≤ t} for a grid of thresholds t fixed in
-advance give, with one-sided Clopper-Pearson bounds p0 ≤ p0_high, p1 ≥ p1_low (p = P(T > t)
-on D, D') holding simultaneously at the confidence level (Bonferroni over 2 × the grid):
+release's scales) and reduces the noisy marginals y to the likelihood-ratio statistic (the
+privacy loss of a Gaussian, discrete or not, is affine in it), in its standard deviations:
+
+    T = Σ_m Σ_cells (y_m − x_m(D)) · Δ_m / σ_m²,   Δ = D' − D.
+
+The events {T > t} and {T ≤ t}, for a grid of thresholds fixed before any run, give with
+one-sided Clopper-Pearson bounds p0 ≤ p0_high and p1 ≥ p1_low (p = P(T > t) on D and on D'),
+which hold all together at the confidence level (Bonferroni over 2 × the grid):
 
     ε ≥ max_t max( log((p1_low − δ) / p0_high), log((1 − p0_high − δ) / (1 − p1_low)) )
     μ ≥ max_t Φ⁻¹(1 − p0_high) − Φ⁻¹(1 − p1_low)        (Gaussian DP, μ-GDP)
 
 A mechanism that is (ε, δ)-DP, or μ-GDP, exceeds these with probability at most
-1 − confidence. The release states ρ (zCDP) and ε(δ) by OpenDP's maps; a Gaussian mechanism
-of zCDP ρ is μ-GDP with μ = √(2ρ). The audit passes when both lower bounds are within the
-stated values. (The discrete Gaussian's threshold tests behave like a continuous Gaussian
-of variance σ² − 1/12, Sheppard's correction: its μ is 0.2 % above √(2ρ) at the release's
-scales, `effective_mu`, far below what any feasible number of runs resolves; ρ and ε(δ) are
-exact guarantees.) `rows` > 1 audits a deliberately wrong claim: a "person" who adds several rows
-to one cell (as if linkage had failed to deduplicate them) to a mechanism calibrated, and a
-loss stated, for sensitivity 1; it must fail. `failure_probability` computes, before running
-anything, how likely an audit is to fail when T is Gaussian with a given shift: the power
-against a misstatement and the risk of failing a correct mechanism.
+1 − confidence. The release states ρ (zCDP) and ε(δ) by OpenDP's maps, and a Gaussian
+mechanism of zCDP ρ is μ-GDP with μ = √(2ρ); the audit passes when both bounds are within
+these. (The discrete Gaussian's threshold tests behave like a continuous Gaussian of variance
+σ² − 1/12, Sheppard's correction: its μ is 0.2 % above √(2ρ) at the release's scales,
+`effective_mu`, far below what any feasible audit resolves; ρ and ε(δ) are exact.)
+
+`rows` > 1 audits a deliberately wrong claim: a "person" who adds several rows to one cell
+(as if linkage had failed to deduplicate their records), against a mechanism calibrated, and
+a loss stated, for sensitivity 1. It must fail. `failure_probability` computes before any
+run how likely an audit is to fail: the risk of failing a correct mechanism, and the power
+against a misstatement.
 
 >>> import numpy as np
 >>> from dp.spec import release_spec
@@ -165,9 +169,10 @@ def failure_probability(
 ) -> dict[str, tuple[float, float]]:
     """If T ~ N(0, 1) on D and N(shift, 1) on D' (a Gaussian mechanism of GDP μ = shift), the
     probability that an audit of n runs per side finds ε_lb > ε, and μ_lb > μ: exact for each
-    threshold; over the grid, at least the largest and at most the sum of those. So
-    `shift = μ` bounds the risk of failing a correct mechanism from above, and `shift = rows · μ`
-    the power against a misstated sensitivity from below: {"epsilon": (low, high), "mu": (low, high)}."""
+    threshold; over the grid, at least the largest and at most the sum of those. With
+    `shift = effective_mu(scales, rows)`: the risk of failing a correct mechanism (rows = 1,
+    the sum) and the power against a misstated sensitivity (rows > 1, the largest).
+    Returns {"epsilon": (low, high), "mu": (low, high)}."""
     high, low = _clopper_pearson(n, confidence)
     k = np.arange(n + 1)
     needs = {  # for each count on D, the smallest p1_low that makes the bound exceed the claim

@@ -43,7 +43,7 @@ def busiest(ingested) -> np.ndarray:
         joint = joint_counts(con, DS, period)[area]
     finally:
         con.close()
-    assert joint.sum() > 100  # a real, non-trivial quarter
+    assert joint.sum() >= 10  # a real quarter with persons (the noise does not depend on how many)
     return joint
 
 
