@@ -4,10 +4,18 @@ A delivery is a path in landing/ with its bytes (sha256). The bytes the path las
 (loaded or quarantined) are a no-op; other bytes at the path of a loaded file are a
 corrected re-delivery that replaces it, even bytes it delivered before an earlier correction.
 Identical bytes at two paths are two deliveries: two empty quarters, say.
+
+Landing takes regular files with plain names only: a symbolic link (even to a file inside
+landing) or a special file is never followed, opened or hashed, and a name that could
+mislead a person or a command (control characters, a right-to-left override, a leading
+'-', '..', more than MAX_NAME_BYTES) is refused; both are quarantined unread.
 """
 
 import dataclasses
 import hashlib
+import os
+import stat
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -17,12 +25,14 @@ from connectors.mapping import FileSpec, SourceMapping
 
 IGNORED_PREFIXES = (".", "~$")  # hidden files, office lock files
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")  # uploads still in progress
+INVISIBLE = ("Cc", "Cf", "Cs", "Zl", "Zp")  # control, format (bidi overrides), surrogates, line breaks
+MAX_NAME_BYTES = 200  # leaves room for a quarantine suffix and '.report.json' within the 255 of most file systems
 
 
 @dataclasses.dataclass
 class Delivery:
     path: Path
-    rel: str  # relative to landing/, with forward slashes
+    rel: str  # relative to landing/, with forward slashes (and invisible characters escaped)
     sha256: str
     size: int
     country: str | None = None
@@ -30,6 +40,7 @@ class Delivery:
     source: SourceMapping | None = None
     spec: FileSpec | None = None
     problem: str | None = None  # why it cannot be routed to a mapping
+    problem_check: str = "routing"  # routing | file_type | file_name
     status: str = "new"  # new | unchanged | quarantined earlier
     supersedes: str | None = None  # file_id of the loaded version this one replaces
     supersedes_records: int = 0  # how many records that version holds
@@ -54,14 +65,51 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def unsafe_name(name: str) -> str | None:
+    """Why a file name is refused, or None.
+
+    >>> unsafe_name("bka_lagebild_2025-Q1.csv"), unsafe_name("-rf.csv")
+    (None, "the file name starts with '-' (it would read as an option to a command)")
+    """
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        return f"the file name is longer than {MAX_NAME_BYTES} bytes"
+    if any(unicodedata.category(c) == "Cs" for c in name):  # bytes the file system could not decode
+        return "the file name is not valid UTF-8"
+    if any(unicodedata.category(c) in INVISIBLE for c in name):
+        return "the file name holds control or invisible characters (a line break, a right-to-left override)"
+    if name.startswith("-"):
+        return "the file name starts with '-' (it would read as an option to a command)"
+    if ".." in name:
+        return "the file name holds '..' (a parent-folder reference)"
+    return None
+
+
+def printable(text: str) -> str:
+    """Text with control and invisible characters escaped, for log lines and summaries.
+
+    >>> printable("a\\nb\u202ecsv.exe")
+    'a\\\\nb\\\\u202ecsv.exe'
+    """
+    return "".join(
+        c.encode("unicode_escape", "backslashreplace").decode("ascii") if unicodedata.category(c) in INVISIBLE else c
+        for c in text
+    )
+
+
 def _route(d: Delivery, sources: dict[str, SourceMapping]) -> None:
+    """Route a delivery to its source and export; keep the first problem: the file's type,
+    its name, then its place."""
     parts = d.rel.split("/")
-    if len(parts) != 3:
-        d.problem = "the file is not in landing/<country>/<source_id>/"
+    if len(parts) == 3:
+        d.country, d.source_id, name = parts
+        d.source = sources.get(d.source_id)
+    if d.problem:
         return
-    d.country, d.source_id, name = parts
-    d.source = sources.get(d.source_id)
-    if d.source is None:
+    if problem := unsafe_name(d.path.name):
+        d.problem, d.problem_check = problem, "file_name"
+    elif len(parts) != 3:
+        d.problem = "the file is not in landing/<country>/<source_id>/"
+    elif d.source is None:
         d.problem = f"no connector mapping is registered for source {d.source_id}"
     elif d.source.country != d.country:
         d.problem = f"source {d.source_id} reports for {d.source.country}, not {d.country}"
@@ -81,11 +129,22 @@ def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckD
     loaded = {path: (file_id, sha, records) for path, sha, status, file_id, records, _ in rows if status == "loaded"}
     seen = Counter((path, sha) for path, sha, *_ in rows)
     out = []
-    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+    for path in _entries(landing):
         if path.name.startswith(IGNORED_PREFIXES) or path.name.endswith(IGNORED_SUFFIXES):
             continue
-        rel = path.relative_to(landing).as_posix()
-        d = Delivery(path=path, rel=rel, sha256=sha256_of(path), size=path.stat().st_size)
+        rel = printable(path.relative_to(landing).as_posix())  # as recorded, logged and reported
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode):
+            d = Delivery(path=path, rel=rel, sha256=sha256_of(path), size=info.st_size)
+        else:  # identified by what it is, never by what it points to
+            what = f"symlink\0{os.readlink(path)}" if path.is_symlink() else f"mode {info.st_mode:o}"
+            d = Delivery(path=path, rel=rel, sha256=hashlib.sha256(os.fsencode(what)).hexdigest(), size=0)
+            d.problem_check = "file_type"
+            d.problem = (
+                "a symbolic link: landing takes regular files only, and a link is never followed"
+                if path.is_symlink()
+                else "not a regular file (a device, pipe or socket): landing takes regular files only"
+            )
         _route(d, sources)
         last_sha, last_status, qpath = latest.get(rel, (None, None, None))
         if last_sha == d.sha256 and last_status in ("loaded", "quarantined"):
@@ -98,3 +157,13 @@ def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckD
                 d.supersedes, _, d.supersedes_records = loaded[rel]
         out.append(d)
     return out
+
+
+def _entries(landing: Path) -> list[Path]:
+    """Every entry of landing/ that is not a directory, in order, without following links
+    (a link to a directory is an entry, not a folder to walk)."""
+    out = []
+    for folder, dirs, files in os.walk(landing, followlinks=False):
+        out += [Path(folder, n) for n in files]
+        out += [Path(folder, n) for n in dirs if os.path.islink(os.path.join(folder, n))]
+    return sorted(out)

@@ -33,7 +33,7 @@ def find_deliveries(con, settings: Settings, sources) -> list[Delivery]:
 @task(cache_policy=NO_CACHE)
 def stage_and_check(con, settings: Settings, new: list[Delivery]) -> Staging:
     """Read, structure-check and stage every new file; harmonise; check every record."""
-    staging = Staging(con, settings.contracts_dir)
+    staging = Staging(con, settings.contracts_dir, settings.max_file_size)
     with step("reading files", len(new)) as advance:
         for d in new:
             staging.add(d)
@@ -82,7 +82,7 @@ def finish_interrupted_quarantines(settings: Settings, found: list[Delivery]) ->
     for d in found:
         if d.status == "quarantined earlier" and d.quarantine_path:
             target = settings.quarantine / d.quarantine_path
-            if not target.exists():
+            if not os.path.lexists(target):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(d.path, target)
 
@@ -141,5 +141,5 @@ def summarise(settings: Settings, found: list[Delivery], outcomes: list[dict], p
         "by_country": table,
         "total": {k: sum(v[k] for v in table.values()) for k in keys},
         "quarantined": [o for o in outcomes if o["status"] == "quarantined"],
-        "quarantined_earlier": [d.rel for d in found if d.status == "quarantined earlier" and d.path.exists()],
+        "quarantined_earlier": [d.rel for d in found if d.status == "quarantined earlier" and os.path.lexists(d.path)],
     }

@@ -12,7 +12,7 @@ import duckdb
 from connectors.read import RECORD_NO
 from data_contracts.codelists import schema
 from data_contracts.validate import Failure
-from pipelines.deliveries import Delivery
+from pipelines.deliveries import Delivery, unsafe_name
 from pipelines.staging import Staging, raw_table
 from pipelines.warehouse import KINDS, table_of
 from thb.sql import ident
@@ -136,13 +136,15 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
 
 
 def _target(directory: Path, d: Delivery) -> Path:
-    """The quarantine name: the file's own, unless another delivery already holds it."""
-    target = directory / d.path.name
+    """The quarantine name: the file's own, unless another delivery already holds it, or a
+    plain stand-in for a refused name ('refused-name.<hash>')."""
+    name = d.path.name if unsafe_name(d.path.name) is None else f"refused-name.{d.sha256[:16]}"
+    target = directory / name
     report = target.with_name(target.name + ".report.json")
-    if (target.exists() or report.exists()) and not (
+    if (os.path.lexists(target) or report.exists()) and not (
         report.exists() and json.loads(report.read_text(encoding="utf-8")).get("sha256") == d.sha256
     ):
-        stem, dot, suffix = d.path.name.partition(".")
+        stem, dot, suffix = name.partition(".")
         target = directory / f"{stem}.{d.sha256[:8]}{dot}{suffix}"
     return target
 
@@ -176,7 +178,7 @@ def quarantine(
     if recorded:
         target = quarantine_dir / recorded[0][0]
     else:
-        routed = d.country and d.source_id and len(d.rel.split("/")) == 3
+        routed = d.source is not None and d.source.country == d.country  # folder names we registered
         directory = quarantine_dir / (f"{d.country}/{d.source_id}" if routed else "_unrouted")
         directory.mkdir(parents=True, exist_ok=True)
         target = _target(directory, d)
@@ -187,6 +189,6 @@ def quarantine(
         os.replace(tmp, target.with_name(target.name + ".report.json"))
         reasons = [{k: v for k, v in f.as_dict().items() if k != "rows"} for f in failures]
         _manifest_row(con, d, "quarantined", None, reasons, target.relative_to(quarantine_dir).as_posix())
-    if d.path.exists() and not target.exists():
+    if os.path.lexists(d.path) and not os.path.lexists(target):  # a link is moved, never followed
         os.replace(d.path, target)
     return target

@@ -1,14 +1,17 @@
 """Connectors: every mapping is valid, every format and encoding reads, errors are clear
 and quote nothing, and a new source is onboarded with a mapping file and no code."""
 
+import codecs
 import textwrap
 
 import duckdb
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from connectors.mapping import load_source, load_sources
-from connectors.read import ReadError, read_export
+from connectors.mapping import field_list, load_source, load_sources
+from connectors.read import ReadError, _utf8_inside, read_export
+from data_contracts.cells import cell_failures
 from pipelines.ingest import ingest
 from thb.cli import app
 
@@ -65,6 +68,21 @@ def test_read_errors_quote_no_content(tmp_path):
     with pytest.raises(ReadError) as e:
         read_export(duckdb.connect(), f, spec, tmp_path, [])
     assert "line 2" in str(e.value) and "Maria" not in str(e.value) and "SECRET" not in str(e.value)
+
+
+@pytest.mark.parametrize("source_id", sorted(SOURCES))
+def test_no_registered_label_looks_hostile(source_id):
+    """Every label and column name a mapping registers passes the formula and cell-size
+    checks, and, in a legacy encoding, is never taken for UTF-8 text (mixed encodings)."""
+    src = SOURCES[source_id]
+    for spec in src.files:
+        lists = {c for c in field_list(spec.kind).values() if c and c != "country"}
+        labels = [*src.unknown_labels(), *src.columns(spec).values()]
+        for c in lists:
+            labels += [*src.labels(c).values(), *src.value_map(c)]
+        assert cell_failures(pa.table({"label": labels}), {"label": "label"}) == []
+        if codecs.lookup(spec.encoding).name not in ("utf-8", "utf-8-sig"):
+            assert not _utf8_inside(";".join(labels + [x.upper() for x in labels]).encode(spec.encoding), spec.encoding)
 
 
 def test_invalid_mapping_is_refused_with_its_file_name(tmp_path):

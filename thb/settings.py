@@ -9,6 +9,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import ByteSize
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     connectors_dir: Path = REPO / "connectors" / "sources"
     contracts_dir: Path = REPO / "data_contracts" / "suites"
     duckdb_memory: str = "1GB"  # DuckDB spills to data_dir/tmp beyond this
+    # a delivery larger than this, or an XLSX that would inflate beyond it, is quarantined
+    # unread (THB_MAX_FILE_SIZE=512MiB); the largest real quarterly export is a few MB
+    max_file_size: ByteSize = ByteSize(256 * 2**20)
 
     @cached_property
     def landing(self) -> Path:
