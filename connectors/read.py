@@ -52,6 +52,8 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
     with open(path, "rb") as src, sink as dst:
         while chunk := src.read(CHUNK):
             if b"\x00" in chunk:
+                if offset == 0 and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    raise ReadError("encoding", f"the file is UTF-16 text, but its mapping says {encoding}")
                 raise ReadError("binary", "the file contains NUL bytes: binary data, not text")
             try:
                 text = decoder.decode(chunk)

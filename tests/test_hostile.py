@@ -53,11 +53,11 @@ def raw(fn):
     return lambda sid, template, target, tag: target.write_bytes(fn(template.read_bytes()))
 
 
-def csv_rows(fn, encoding=None):
+def csv_rows(fn):
     """The template's rows (record ids made unique to the case), transformed, written back."""
 
     def make(sid, template, target, tag):
-        write_rows(target, sid, fn(fresh_ids(read_rows(template, sid), sid, tag)), encoding)
+        write_rows(target, sid, fn(fresh_ids(read_rows(template, sid), sid, tag)))
 
     return make
 
@@ -130,6 +130,18 @@ def inflating(workbook: bytes) -> bytes:
     return zip_of(members)
 
 
+def entity_bomb(workbook: bytes) -> bytes:
+    """The workbook with a 'billion laughs' in its sheet: nested XML entities that would
+    expand a few hundred bytes to gigabytes."""
+    with zipfile.ZipFile(io.BytesIO(workbook)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    laughs = "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    dtd = f'<!DOCTYPE worksheet [<!ENTITY a0 "lol">{laughs}]>'.encode()
+    sheet = members["xl/worksheets/sheet1.xml"]
+    members["xl/worksheets/sheet1.xml"] = dtd + sheet.replace(b"<is><t>", b"<is><t>&a9;", 1)
+    return zip_of(members)
+
+
 def halves(first: str, second: str):
     """The template's rows (ids made unique), the upper half encoded as `first`, the lower
     as `second`; the last row's gender is 'männlich', so both halves hold non-ASCII text."""
@@ -154,11 +166,10 @@ def cut_inside_last_line(data: bytes) -> bytes:
 
 
 def grow_past(limit: int):
-    """Valid rows, repeated with fresh ids, until the file is larger than `limit`."""
+    """Valid rows, repeated with fresh ids (the first column's), until the file is larger than `limit`."""
 
     def fn(rows):
-        out, k = [rows[0]], 0
-        size = 0
+        out, k, size = [rows[0]], 0, 0
         while size <= limit:
             for r in rows[1:]:
                 out.append([f"{r[0]}-{k}", *r[1:]])
@@ -205,6 +216,9 @@ CASES = {
     ),
     "utf-8 rows in a cp1252 file": Case("AT-POL-BK", halves("cp1252", "utf-8"), "read", "encoding"),
     "utf-8 records under a cp1251 header": Case("BG-NGO-ANIMUS", header_in("cp1251"), "read", "encoding"),
+    "utf-16 (Excel's 'Unicode text') under a cp1252 mapping": Case(
+        "AT-POL-BK", raw(lambda b: b.decode("cp1252").encode("utf-16")), "read", "encoding"
+    ),
     "NUL bytes in a cp1253 file": Case(
         "GR-POL-HP", csv_rows(mutate_cell("person_key", "pk-gr-\x00\x00", source_id="GR-POL-HP")), "read", "binary"
     ),
@@ -230,6 +244,7 @@ CASES = {
     "zip archive named .xlsx": Case(
         "FI-POL-POLIISI", raw(lambda b: zip_of({"export.csv": b"a;b\n1;2\n"})), "read", "format"
     ),
+    "xml entity bomb in xlsx": Case("FI-POL-POLIISI", raw(entity_bomb), "read", "format"),
     "xlsx that inflates past the size limit": Case("FI-POL-POLIISI", raw(inflating), "read", "size"),
     "a file past the size limit": Case("DE-POL-BKA", csv_rows(grow_past(MAX_FILE_SIZE)), "read", "size"),
     # the structure: exactly the registered columns
@@ -265,6 +280,15 @@ CASES = {
     ),
     "formula after a minus in json lines": Case(
         "SE-POL-NMR", jsonl_value("person_key", "-2+3+cmd|' /C calc'!A0"), "contract", "formula", "person_key", "cmd|"
+    ),
+    "formula after a plus in a cp1250 file": Case(
+        "RS-NGO-ATINA",
+        csv_rows(mutate_cell("person_key", "+cmd|' /C calc'!A0", row=1, source_id="RS-NGO-ATINA")),
+        "contract",
+        "formula",
+        "person_key",
+        "cmd|",
+        rows=(1,),
     ),
     "real formula in an xlsx cell": Case(
         "FI-POL-POLIISI", xlsx_cell("gender", '=IF(1,"nainen")'), "contract", "formula", "gender", "IF(1"
