@@ -51,7 +51,8 @@ def busiest(ingested) -> np.ndarray:
 def test_the_release_measurement_passes_with_a_meaningful_bound(busiest):
     scales, n = plan(SPEC, "cases"), 2000
     rho, epsilon = loss(scales, DELTA)  # what the ledger charges a quarter's case tables
-    assert rho == pytest.approx(SPEC.budget.release_rho * SPEC.budget.shares["cases"])
+    share = SPEC.budget.release_rho * SPEC.budget.shares["cases"]
+    assert 0.99 * share <= rho <= share  # σ rounded up spends a little less than the share
     shift, mu = effective_mu(scales), math.sqrt(2 * rho)
     assert failure_probability(shift, epsilon, mu, DELTA, n)["mu"][1] < RISK  # a false alarm
     assert failure_probability(shift, epsilon, mu, DELTA, n)["epsilon"][1] < RISK
