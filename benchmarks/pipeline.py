@@ -6,10 +6,12 @@ wall time, peak RSS and rows/s per stage, and how they grow with the rows.
     python benchmarks/pipeline.py --sizes 100k --keep --workdir /tmp/b   # keep the data
 
 Each stage is the command a data steward runs, in its own process, so its peak RSS is its
-own: `thb simulate`, `thb ingest`, then `thb pipeline run` (ingest again, a no-op over
-unchanged files, and every quarterly and annual DP release; 12 quarters and 3 years).
+own: `thb simulate`; `thb ingest`; "release": `thb pipeline run` on the ingested warehouse
+(its ingest a no-op over unchanged files, then every quarterly and annual DP release: 12
+quarters and 3 years); "pipeline": `thb pipeline run` again from the same exports on a new
+warehouse, ingest and releases in one process: the end-to-end figure the targets apply to.
 Wall times include Python's start-up and Prefect's local API start-up (measured apart once,
-below the table). Peak RSS is the kernel's figure for the largest process of the stage;
+below the table), paid once per process. Peak RSS is the kernel's figure for the largest process of the stage;
 "tree" is the sampled peak of all its processes together (Prefect's API server included).
 The simulator is a benchmark tool and not part of the pipeline targets. Figures depend on
 the machine's load: the 1-minute load average is printed at the start of each stage.
@@ -30,9 +32,9 @@ from common import ROWS_AT_SCALE_1, label, parse_rows, prefect_env, run_measured
 
 THB = str(Path(sys.executable).with_name("thb"))
 SIZES = "10k,100k,1M,10M"
-TARGETS = {1_000_000: (60, 2048), 10_000_000: (600, 4096)}  # end to end (ingest + release): s, MiB
+TARGETS = {1_000_000: (60, 2048), 10_000_000: (600, 4096)}  # end to end (the pipeline stage): s, MiB
 DISK_BYTES_PER_ROW = 400  # landing ~70, warehouse ~40, DuckDB's spill and the release: generous
-STAGES = ("simulate", "ingest", "release")
+STAGES = ("simulate", "ingest", "release", "pipeline")
 
 
 def stage_commands(data: Path, rows: int, seed: int) -> dict[str, list[str]]:
@@ -41,7 +43,16 @@ def stage_commands(data: Path, rows: int, seed: int) -> dict[str, list[str]]:
         "simulate": [THB, "simulate", "--out", str(data), "--seed", str(seed), "--scale", scale],
         "ingest": [THB, "ingest"],
         "release": [THB, "pipeline", "run"],
+        "pipeline": [THB, "pipeline", "run"],  # on a new warehouse: see fresh_warehouse
     }
+
+
+def fresh_warehouse(data: Path) -> None:
+    """Remove the warehouse and the release, keeping the exports: the state after simulate."""
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        (data / name).unlink(missing_ok=True)
+    for name in ("release", "tmp", "quarantine"):
+        shutil.rmtree(data / name, ignore_errors=True)
 
 
 def simulated_rows(data: Path) -> int:
@@ -101,6 +112,9 @@ def measure(rows: int, seed: int, workdir: Path, keep: bool) -> list[dict]:
     for stage, cmd in stage_commands(data, rows, seed).items():
         load = os.getloadavg()[0]
         print(f"[{label(rows)}] {stage} (load {load:.2f}) …", flush=True)
+
+        if stage == "pipeline":
+            fresh_warehouse(data)
 
         def beat(elapsed: float, mib: float, stage=stage) -> None:
             print(f"[{label(rows)}]   {stage}: {elapsed:,.0f} s, peak so far {mib:,.0f} MiB", flush=True)
@@ -163,11 +177,12 @@ def report(results: list[dict], startup: float) -> None:
                 parts.append(f"{s} ×{time_x:.1f} time ×{rss_x:.1f} RSS")
             print(f"  {a:>4} → {b:<4} rows ×{grow:.1f}: " + "; ".join(parts))
 
-    print("\ntargets, end to end = ingest + release (the simulator is a benchmark tool, not counted):")
+    print(
+        "\ntargets, end to end = `thb pipeline run` from the exports (the simulator is a benchmark tool, not counted):"
+    )
     for size in sizes:
         target = TARGETS.get(parse_rows(size))
-        wall = by[(size, "ingest")]["wall_s"] + by[(size, "release")]["wall_s"]
-        rss = max(by[(size, s)]["peak_rss_mib"] for s in ("ingest", "release"))
+        wall, rss = by[(size, "pipeline")]["wall_s"], by[(size, "pipeline")]["peak_rss_mib"]
         verdict = ""
         if target:
             ok = wall <= target[0] and rss <= target[1]
