@@ -21,7 +21,7 @@ import textwrap
 import time
 from pathlib import Path
 
-ROWS_AT_SCALE_1 = 540_000  # rows the simulator writes at --scale 1
+from common import ROWS_AT_SCALE_1, prefect_env
 
 INGEST = textwrap.dedent("""
     import json, os, sys, time
@@ -90,11 +90,7 @@ def measure(rows: int, seed: int, workdir: Path) -> dict:
     t = time.perf_counter()
     sim = simulate(data, seed=seed, scale=rows / ROWS_AT_SCALE_1)
     simulate_s = time.perf_counter() - t
-    env = os.environ.copy()
-    env.setdefault("PREFECT_HOME", str(workdir / "prefect"))
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    ingest = run(INGEST, str(data), env=env)
+    ingest = run(INGEST, str(data), env=prefect_env(workdir))
     bare = run(BARE, str(data / "landing"), str(workdir / f"bare{rows}.duckdb"))
     files = sum(1 for p in (data / "landing").rglob("*") if p.is_file()) + ingest["summary"]["quarantined"]
     return {

@@ -89,8 +89,8 @@ def estimate(
     rng = np.random.default_rng(seed)
     n = int(kept.sum())
     resampled = rng.multinomial(n, kept / n, size=e.nboot).astype(float)
-    noise = gaussian(sigma)
-    noisy_resamples = np.maximum(resampled + np.array([noise([0] * len(kept)) for _ in range(e.nboot)]), 0)
+    draws = gaussian(sigma)([0] * (e.nboot * len(kept)))  # one call: independent cells, as many calls would be
+    noisy_resamples = np.maximum(resampled + np.array(draws).reshape(e.nboot, len(kept)), 0)
     boot = est.select_many(noisy_resamples)
     low, high = bca(point.estimate, boot[~np.isnan(boot)], est._jackknife(), est.data.counts, 0.95)
     unusable = float(np.isnan(boot).mean())

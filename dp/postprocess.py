@@ -131,7 +131,7 @@ def cube(
     for m in workload:
         codes = [domain(a) for a in m]
         cells = pd.MultiIndex.from_product(codes, names=list(m)).to_frame(index=False) if m else pd.DataFrame(index=[0])
-        rows = []
+        columns: dict[str, list] = {"obs_value": [], "ci_low": [], "ci_high": []}
         for area in [*areas, TOTAL]:
             if area == TOTAL:
                 gls = sum(per_area[a][0][m][0] for a in areas)
@@ -141,13 +141,15 @@ def cube(
                 gls, v = per_area[area][0][m]
                 var, obs = np.full(alg.cells(m), v), per_area[area][1][m]
             low, high = _interval(gls, var, obs, spec.interval_level)
-            frame = cells.copy()
-            frame["ref_area"], frame["obs_value"], frame["ci_low"], frame["ci_high"] = area, obs, low, high
-            rows.append(frame)
-        table = pd.concat(rows, ignore_index=True)
-        for dim in CUBE_DIMENSIONS:
-            if dim not in m:
-                table[dim] = TOTAL
+            for name, values in zip(columns, (obs, low, high)):
+                columns[name].append(values)
+        # one frame per table, built by column, not one per area and table
+        table = cells.iloc[np.tile(np.arange(len(cells)), len(areas) + 1)].reset_index(drop=True)
+        table = table.assign(
+            ref_area=np.repeat([*areas, TOTAL], len(cells)),
+            **{name: np.concatenate(values) for name, values in columns.items()},
+            **{dim: TOTAL for dim in CUBE_DIMENSIONS if dim not in m},
+        )
         frames.append(table)
     out = pd.concat(frames, ignore_index=True)
     half = (out.ci_high - out.ci_low) / 2

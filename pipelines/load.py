@@ -111,7 +111,8 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
     try:
         if failures := _refusals(con, d, staging):
             raise Refused(failures)
-        _ensure_raw_table(con, name, columns)
+        if name not in staging.raw_tables_ready:  # once a run: 3 statements a file otherwise
+            _ensure_raw_table(con, name, columns)
         if d.supersedes:
             con.sql(f"DELETE FROM {table_of(d.kind)} WHERE file_id = '{d.supersedes}'")
             con.sql(f"DELETE FROM raw.{name} WHERE file_id = '{d.supersedes}'")
@@ -127,6 +128,7 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
         )
         _manifest_row(con, d, "loaded", staging.records[d.file_id])
         con.commit()
+        staging.raw_tables_ready.add(name)
     except duckdb.ConstraintException:  # the manifest has it: a retried task; the first attempt loaded it
         con.rollback()
     except BaseException:
