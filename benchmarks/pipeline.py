@@ -1,7 +1,7 @@
 """Pipeline benchmark: simulate → ingest → release on worlds of 10k, 100k, 1M and 10M rows;
 wall time, peak RSS and rows/s per stage, and how they grow with the rows.
 
-    python benchmarks/pipeline.py                       # 10k, 100k, 1M, 10M (10M: ~10-15 min)
+    python benchmarks/pipeline.py                       # 10k, 100k, 1M, 10M: ~8 min on 2 cores
     python benchmarks/pipeline.py --sizes 1M,10M
     python benchmarks/pipeline.py --sizes 100k --keep --workdir /tmp/b   # keep the data
 
