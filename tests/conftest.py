@@ -88,15 +88,24 @@ def dash_request(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, st
     }
 
 
-def snapshot(warehouse: Path) -> dict:
-    """Every table of the warehouse with its row count and a content checksum."""
+def snapshot(warehouse: Path, clock: bool = True) -> dict:
+    """Every table of the warehouse with its row count and a content checksum; without the
+    clock's columns (timestamps such as processed_at) when clock=False."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = con.sql(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1"
-        ).fetchall()
-        return {t: con.sql(f"SELECT count(*), sum(hash(x)) FROM {t} AS x").fetchall()[0] for (t,) in tables}
+        columns: dict[str, list[str]] = {}
+        for table, column, kind in con.sql(
+            "SELECT table_schema || '.' || table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') "
+            "ORDER BY table_schema, table_name, ordinal_position"
+        ).fetchall():
+            columns.setdefault(table, [])
+            if clock or not kind.startswith("TIMESTAMP"):
+                columns[table].append(f'"{column}"')
+        return {
+            t: con.sql(f"SELECT count(*), sum(hash(struct_pack({', '.join(cols)}))) FROM {t}").fetchall()[0]
+            for t, cols in sorted(columns.items())
+        }
     finally:
         con.close()
 
