@@ -4,8 +4,6 @@ dashboard run, and every log line (ours and Prefect's), error message, quarantin
 release file and dashboard response is scanned for them. None may appear anywhere but the
 private warehouse, where a positive control finds every one of them."""
 
-import csv
-import io
 import json
 import secrets
 import shutil
@@ -25,6 +23,7 @@ from dashboards.app import create_app, resolve
 from dashboards.data import Release
 from dashboards.pages import PAGES
 from tests.conftest import dash_request
+from tests.test_contracts import read_rows, write_rows
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +40,11 @@ def plant(path: Path, source_id: str, values: dict[int, dict[str, str]]) -> None
     spec = next(f for f in src.files if path.match(f.pattern))
     column = {field: src.column(spec, field) for row in values.values() for field in row}
     if spec.format == "csv":
-        rows = list(csv.reader(io.StringIO(path.read_bytes().decode(spec.encoding)), delimiter=spec.delimiter))
+        rows = read_rows(path, source_id)
         for n, row in values.items():
             for field, value in row.items():
                 rows[n][rows[0].index(column[field])] = value
-        out = io.StringIO()
-        csv.writer(out, delimiter=spec.delimiter, lineterminator="\r\n").writerows(rows)
-        path.write_bytes(out.getvalue().encode(spec.encoding))
+        write_rows(path, source_id, rows)
     elif spec.format == "jsonl":
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for n, row in values.items():
