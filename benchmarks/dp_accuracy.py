@@ -26,14 +26,15 @@ from dp.marginals import MarginalAlgebra
 from dp.measure import gaussian, joint_counts, marginal, measure, plan
 from dp.postprocess import cube, interval_bounds
 from dp.spec import CUBE_DIMENSIONS, domain, release_spec
+from thb.periods import Period
 
 
 def truth_table(ds, joint) -> dict:
     out = {}
     for m in ds.workload():
         for area, counts in joint.items():
-            for cell, v in zip(itertools.product(*(domain(a) for a in m)), marginal(ds, counts, m)):
-                key = dict(zip(m, cell))
+            for cell, v in zip(itertools.product(*(domain(a) for a in m)), marginal(ds, counts, m), strict=True):
+                key = dict(zip(m, cell, strict=True))
                 out[(area, *(key.get(d, "_T") for d in CUBE_DIMENSIONS))] = int(v)
     return out
 
@@ -57,7 +58,7 @@ def run(data: Path, quarters: list[str], reps: int) -> dict:
     alg = MarginalAlgebra(ds.sizes)
     workload = ds.workload()
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    joints = {q: joint_counts(con, ds, q) for q in quarters}
+    joints = {q: joint_counts(con, ds, Period.parse(q)) for q in quarters}
     con.close()
     sse = {
         "ours (GLS, before rounding)": 0.0,
@@ -125,7 +126,7 @@ def time_release(data: Path, quarter: str, workdir: Path) -> float:
     for t in ("releases", "charges", "measurements"):
         con.sql(f"DROP TABLE IF EXISTS ledger.{t}")
     t0 = time.perf_counter()
-    release_quarter(con, Settings(data_dir=copy), quarter)
+    release_quarter(con, Settings(data_dir=copy), Period.parse(quarter))
     elapsed = time.perf_counter() - t0
     con.close()
     return elapsed

@@ -19,6 +19,7 @@ import duckdb
 from dp.audit import audit, effective_mu, failure_probability
 from dp.measure import joint_counts, plan
 from dp.spec import release_spec
+from thb.periods import Period
 
 
 def busiest(data: Path, dataset) -> tuple[str, str, object]:
@@ -28,7 +29,7 @@ def busiest(data: Path, dataset) -> tuple[str, str, object]:
         area, period = con.sql(
             "SELECT reporting_country, first_quarter FROM linked.persons GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
         ).fetchall()[0]
-        return area, period, joint_counts(con, dataset, period)[area]
+        return area, period, joint_counts(con, dataset, Period.parse(period))[area]
     finally:
         con.close()
 

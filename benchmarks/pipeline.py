@@ -18,6 +18,7 @@ the machine's load: the 1-minute load average is printed at the start of each st
 """
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -59,8 +60,11 @@ def simulated_rows(data: Path) -> int:
     """Rows the simulator wrote: case records plus screening rows (from its ground truth)."""
     con = duckdb.connect()
     try:
-        ((cases,),) = con.sql(f"SELECT count(*) FROM '{data / 'truth' / 'records.parquet'}'").fetchall()
-        ((screened,),) = con.sql(f"SELECT sum(screened) FROM '{data / 'truth' / 'screenings.parquet'}'").fetchall()
+        truth = data / "truth"
+        ((cases,),) = con.execute("SELECT count(*) FROM read_parquet(?)", [str(truth / "records.parquet")]).fetchall()
+        ((screened,),) = con.execute(
+            "SELECT sum(screened) FROM read_parquet(?)", [str(truth / "screenings.parquet")]
+        ).fetchall()
     finally:
         con.close()
     return int(cases + (screened or 0))
@@ -168,7 +172,7 @@ def report(results: list[dict], startup: float) -> None:
     sizes = list(dict.fromkeys(r["size"] for r in results))
     if len(sizes) > 1:
         print("\ngrowth from one size to the next: wall time and peak RSS, against rows")
-        for a, b in zip(sizes, sizes[1:]):
+        for a, b in itertools.pairwise(sizes):
             grow = by[(b, "ingest")]["rows"] / by[(a, "ingest")]["rows"]
             parts = []
             for s in STAGES:

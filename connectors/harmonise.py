@@ -70,7 +70,7 @@ def harmonise_sql(source: SourceMapping, spec: FileSpec, relation: str) -> str:
         expr = literal(context[field]) if field in context else field_expr(source, spec, field)
         fields.append(f"{expr} AS {field}")
     record_id = field_expr(source, spec, "record_id")
-    return (
-        f"SELECT file_id, {RECORD_NO} AS record_no, {', '.join(fields)}, "
+    return (  # expressions from the validated mapping, names and codes quoted
+        f"SELECT file_id, {RECORD_NO} AS record_no, {', '.join(fields)}, "  # noqa: S608
         f"file_id || '/' || coalesce({record_id}, '') AS file_record FROM {relation}"
     )

@@ -24,20 +24,17 @@ import pyarrow as pa
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from connectors.mapping import FileSpec
+from thb.errors import ContractError
 from thb.sql import ident, literal
 
 RECORD_NO = "__record_no"
 CHUNK = 1 << 24  # 16 MiB
 
 
-class ReadError(Exception):
+class ReadError(ContractError):
     """The file cannot be read as its mapping says. `check` is the class of failure (size,
     empty, binary, encoding, truncated, format, malformed, header, cell_size); the message
     is safe to show and log."""
-
-    def __init__(self, check: str, message: str):
-        super().__init__(message)
-        self.check = check
 
 
 def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
@@ -48,8 +45,9 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
     as_utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     looks_utf8, non_ascii, utf8_inside, offset = True, False, False, 0
     target = path if utf8 else workdir / (path.name + ".utf8")
-    sink = contextlib.nullcontext() if utf8 else open(target, "w", encoding="utf-8", newline="")
-    with open(path, "rb") as src, sink as dst:
+    with contextlib.ExitStack() as files:
+        src = files.enter_context(open(path, "rb"))
+        dst = None if utf8 else files.enter_context(open(target, "w", encoding="utf-8", newline=""))
         while chunk := src.read(CHUNK):
             if b"\x00" in chunk:
                 if offset == 0 and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -66,7 +64,7 @@ def _decode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
                 raise ReadError(
                     "encoding", f"the file is not valid {encoding} text (byte {offset + e.start})"
                 ) from None
-            if not utf8:
+            if dst is not None:  # transcoding
                 utf8_inside = utf8_inside or _utf8_inside(chunk, encoding)
                 if looks_utf8:
                     try:
@@ -178,12 +176,11 @@ def _read_csv(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str]
     header = _csv_header(text_path, spec.delimiter)
     if len(set(header)) != len(header):
         raise ReadError("header", "the header row names a column twice")
-    columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     try:
         return con.sql(
-            f"SELECT * FROM read_csv({literal(str(text_path))}, delim={literal(spec.delimiter)}, "
-            f"quote='\"', escape='\"', header=true, auto_detect=false, columns={columns}, "
-            "strict_mode=true, null_padding=false)"
+            "SELECT * FROM read_csv(?, delim=?, quote='\"', escape='\"', header=true, auto_detect=false, "
+            "columns=?, strict_mode=true, null_padding=false)",
+            params=[str(text_path), spec.delimiter, dict.fromkeys(header, "VARCHAR")],
         ).to_arrow_table()
     except duckdb.Error as exc:
         raise _duckdb_error(exc, "CSV", text_path) from None
@@ -198,9 +195,9 @@ def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[st
     if _blank(text_path):
         return pa.table({c: pa.array([], type=pa.string()) for c in columns})
     try:
-        con.sql(
-            f"CREATE OR REPLACE TEMP TABLE __json AS SELECT json FROM read_json_objects("
-            f"{literal(str(text_path))}, format='newline_delimited')"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __json AS SELECT json FROM read_json_objects(?, format='newline_delimited')",
+            [str(text_path)],
         )
         ((bad,),) = con.sql("SELECT count(*) FROM __json WHERE json_type(json) <> 'OBJECT'").fetchall()
         if bad:
@@ -212,7 +209,7 @@ def _read_jsonl(con, path: Path, spec: FileSpec, workdir: Path, columns: list[st
             ).fetchall()
         ]
         cols = ", ".join(f"json ->> {literal(k)} AS {ident(k)}" for k in keys)
-        return con.sql(f"SELECT {cols} FROM __json").to_arrow_table()
+        return con.sql(f"SELECT {cols} FROM __json").to_arrow_table()  # noqa: S608 (keys quoted by ident/literal)
     except duckdb.Error as exc:
         raise _duckdb_error(exc, "JSON lines", text_path) from None
     finally:
@@ -285,8 +282,9 @@ def _read_xlsx(con, path: Path, spec: FileSpec, workdir: Path, columns: list[str
         wb.close()
     if any(len(r) > len(header) and any(v is not None for v in r[len(header) :]) for r in data):
         raise ReadError("malformed", "some rows have values beyond the last named column")
-    cols = list(zip(*[r[: len(header)] + [None] * (len(header) - len(r)) for r in data])) or [()] * len(header)
-    return pa.table({h: pa.array(c, type=pa.string()) for h, c in zip(header, cols)})
+    padded = [r[: len(header)] + [None] * (len(header) - len(r)) for r in data]
+    cols = list(zip(*padded, strict=True)) or [()] * len(header)
+    return pa.table({h: pa.array(c, type=pa.string()) for h, c in zip(header, cols, strict=True)})
 
 
 READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "xlsx": _read_xlsx}

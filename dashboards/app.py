@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 from dash import Dash, Input, Output, State, dcc, html
+from dash.development.base_component import Component
 
 from dashboards import theme
 from dashboards.data import Release
@@ -87,6 +88,7 @@ def _options(name: str, state: dict) -> list[dict]:
 
 def control(page, name: str, state: dict):
     cid = f"{page.name}-{name}"
+    widget: Component
     if name in ("status", "stage"):
         widget = dcc.RadioItems(id=cid, options=_options(name, state), value=state[name], inline=True)
     else:
@@ -158,7 +160,7 @@ def create_app(release_path: Path | None = None) -> Dash:
         serve_locally=True,
         assets_folder=str(Path(__file__).parent / "assets"),
         eager_loading=True,  # plotly.js loads with the other bundles, not after the graph mounts
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None: the tab title stays while updating (documented)
     )
     nav = [dcc.Link(p.title, href=p.path, id=f"nav-{p.name}", className="nav-link") for p in PAGES]
     app.layout = html.Div(
@@ -216,7 +218,7 @@ def _register(app: Dash, page, data: Release) -> None:
     names = controls_of(page)
 
     def state_of(values, view):
-        return resolve(page, dict(zip(names, values)), view)
+        return resolve(page, dict(zip(names, values, strict=True)), view)
 
     @app.callback(
         Output(f"{page.name}-graph", "figure"),

@@ -12,6 +12,7 @@ on the next request, without a restart.
 
 import contextlib
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from data_contracts.codelists import CUBE_DIMENSIONS as DIMENSIONS
+from thb.periods import Period
 
 TOTAL = "_T"
 ANY = "*"  # a dimension broken down: every code but the total
@@ -73,7 +75,7 @@ class Release:
         finally:
             con.close()
 
-    def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+    def query(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
         if self._con is not None:
             return _cached_on(self._con, str(self.path), self._version, sql, tuple(params)).copy()
         return _cached(str(self.path), self.version(), sql, tuple(params)).copy()
@@ -99,7 +101,7 @@ class Release:
         """The quarters released (annual releases of estimates are not quarters)."""
         rel = self.releases()
         periods = rel[rel.release_id.isin(release_ids)].time_period
-        return sorted(p for p in periods if "-Q" in p)
+        return [str(p) for p in sorted(map(Period.parse, periods)) if p.is_quarter]
 
     def cells(self, table: str, release_ids: list[str], ref_area=None, **dims) -> pd.DataFrame:
         """Published cells of `counts` or `screenings`: each named dimension fixed to a code,
@@ -117,28 +119,36 @@ class Release:
                     "obs_status",
                 ]
             )
-        where, params = [f"release_id IN ({', '.join('?' * len(release_ids))})"], list(release_ids)
+        where, params = [f"release_id IN ({_placeholders(release_ids)})"], list(release_ids)
         for dim in DIMENSIONS:
             value = dims.get(dim, TOTAL)
             where.append(*_condition(dim, value, params))
         if ref_area is not None:
             where.append(*_condition("ref_area", ref_area, params))
-        sql = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY time_period, ref_area"
+        # only the table's name (one of two) and placeholders are interpolated; values are bound
+        sql = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY time_period, ref_area"  # noqa: S608
         return self.query(sql, tuple(params))
 
     def coverage(self, release_ids: list[str]) -> pd.DataFrame:
         if not release_ids:
             return pd.DataFrame()
-        return self.query(
-            f"SELECT * FROM coverage WHERE release_id IN ({', '.join('?' * len(release_ids))})", tuple(release_ids)
-        )
+        sql = f"SELECT * FROM coverage WHERE release_id IN ({_placeholders(release_ids)})"  # noqa: S608 (placeholders)
+        return self.query(sql, release_ids)
 
     def estimates(self, release_ids: list[str]) -> pd.DataFrame:
         if not release_ids or "estimates" not in self.tables():
             return pd.DataFrame()
-        return self.query(
-            f"SELECT * FROM estimates WHERE release_id IN ({', '.join('?' * len(release_ids))})", tuple(release_ids)
-        )
+        sql = f"SELECT * FROM estimates WHERE release_id IN ({_placeholders(release_ids)})"  # noqa: S608 (placeholders)
+        return self.query(sql, release_ids)
+
+
+def _placeholders(values: Sequence) -> str:
+    """One bound parameter per value, for `IN (...)`.
+
+    >>> _placeholders(["2025-Q1.1", "2025-Q2.1"])
+    '?, ?'
+    """
+    return ", ".join("?" * len(values))
 
 
 def _condition(column: str, value, params: list) -> list[str]:
@@ -146,6 +156,6 @@ def _condition(column: str, value, params: list) -> list[str]:
         return [f"{column} <> '{TOTAL}'"]
     if isinstance(value, (list, tuple)):
         params.extend(value)
-        return [f"{column} IN ({', '.join('?' * len(value))})"]
+        return [f"{column} IN ({_placeholders(value)})"]
     params.append(value)
     return [f"{column} = ?"]

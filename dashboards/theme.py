@@ -28,7 +28,9 @@ def dim_label(dim: str) -> str:
 def hover(frame, dim: str, level: str = LEVEL) -> list[str]:
     return [
         f"{label(dim, c)}: {v:,} ({LEVEL} interval {lo:,}–{hi:,})" + (f"<br><i>{UNRELIABLE}</i>" if s == "u" else "")
-        for c, v, lo, hi, s in zip(frame[dim], frame.obs_value, frame.ci_low, frame.ci_high, frame.obs_status)
+        for c, v, lo, hi, s in zip(
+            frame[dim], frame.obs_value, frame.ci_low, frame.ci_high, frame.obs_status, strict=True
+        )
     ]
 
 
@@ -49,7 +51,7 @@ def _layout(fig: go.Figure, title: str, ytitle: str = "persons") -> go.Figure:
 def bars(frame, x: str, group: str | None, title: str, ytitle: str = "persons", level: str = LEVEL) -> go.Figure:
     """Bars with their intervals as whiskers; hatched where reliability is low."""
     fig = go.Figure()
-    groups = [(None, frame)] if group is None else list(frame.groupby(group, sort=False))
+    groups = [("", frame)] if group is None else list(frame.groupby(group, sort=False))
     for i, (g, part) in enumerate(groups):
         fig.add_trace(
             go.Bar(
@@ -99,7 +101,10 @@ def lines(frame, series: str, title: str, ytitle: str = "persons") -> go.Figure:
                 name=label(series, s),
                 mode="lines+markers",
                 line={"color": colour},
-                hovertext=[f"{label(series, s)}, {t}: " + h.split(": ", 1)[1] for t, h in zip(x, hover(part, series))],
+                hovertext=[
+                    f"{label(series, s)}, {t}: " + h.split(": ", 1)[1]
+                    for t, h in zip(x, hover(part, series), strict=True)
+                ],
                 hoverinfo="text",
                 marker={
                     "size": 9,

@@ -180,7 +180,7 @@ def failure_probability(
         "mu": norm.sf(norm.isf(high) - mu),
     }
     first = {name: np.searchsorted(low, need, side="right") for name, need in needs.items()}  # fails from here on D'
-    per_t = {name: [] for name in needs}
+    per_t: dict[str, list[float]] = {name: [] for name in needs}
     for t in GRID:
         on_d, from_k_on_other = binom.pmf(k, n, norm.sf(t)), binom.sf(np.arange(-1, n + 1), n, norm.sf(t - shift))
         for name in needs:

@@ -13,6 +13,7 @@ interaction in every model.
 
 import itertools
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ import pandas as pd
 from dp.measure import gaussian
 from dp.mse import CaptureData, Estimator, NotEstimable, bca
 from dp.spec import ReleaseSpec
+from thb.periods import Period
 
 METHOD = "MSE, stepwise log-linear (Chan, Silverman & Vincent 2019) on DP capture histories"
 
@@ -34,7 +36,7 @@ Sources = dict[str, dict[str, str]]  # per country, {source_id: source_type}
 
 def histories(con, year: int, sources: Sources) -> dict[str, np.ndarray]:
     """Per country, the confidential count of persons in each cell of its domain."""
-    frame = con.sql(f"SELECT * FROM linked.capture_histories WHERE year = {int(year)}").df()
+    frame = con.execute("SELECT * FROM linked.capture_histories WHERE year = ?", [year]).df()
     out = {}
     for country, types in sources.items():
         lists = list(types)
@@ -69,7 +71,7 @@ def estimate(
     lists: list[str],
     noisy: list[int],
     sigma: float,
-    include: list[tuple[str, str]] = (),
+    include: Iterable[tuple[str, str]] = (),
     seed: int = 2025,
 ) -> dict:
     """The published estimate of one country and year from its noisy table; `include`:
@@ -143,7 +145,7 @@ def versus_truth(data_dir, sources: Sources, spec: ReleaseSpec, min_seen: int = 
     import duckdb
 
     victims = pd.read_parquet(f"{data_dir}/truth/victims.parquet")
-    truth = victims.groupby([victims.country, victims.entry_period.str[:4].astype(int)]).size()
+    truth = victims.groupby([victims.country, victims.entry_period.map(lambda q: Period.parse(q).year)]).size()
     sigma = scale(spec)
     rows = []
     con = duckdb.connect(f"{data_dir}/warehouse.duckdb", read_only=True)

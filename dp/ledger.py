@@ -16,12 +16,15 @@ tables. The year cap bounds that sum.
 """
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from enum import StrEnum
 
 import duckdb
 import opendp.prelude as dp
 
 from dp.spec import ReleaseSpec
+from thb.errors import BudgetError
+from thb.periods import Period
 
 dp.enable_features("contrib")
 
@@ -72,16 +75,26 @@ DDL = [
 MECHANISM = "discrete Gaussian (OpenDP make_gaussian on integer vectors), zCDP"
 
 
-class BudgetExceeded(Exception):
-    """The release would spend more than the ledger allows; nothing was measured."""
+class BudgetExceeded(BudgetError):
+    """The release would spend more than a cap allows; nothing was measured."""
 
 
-@dataclasses.dataclass
+class Status(StrEnum):
+    """Where a release is in its life: charged with its noise stored, then published."""
+
+    MEASURED = "measured"
+    PUBLISHED = "published"
+
+
+@dataclasses.dataclass(frozen=True)
 class Release:
+    """One charged release of a scope: a quarter's case and screening tables, or a year's
+    capture histories."""
+
     release_id: str
-    scope: str
+    scope: Period
     revision: int
-    status: str
+    status: Status
     rho: float
     epsilon: float
     delta: float
@@ -89,6 +102,7 @@ class Release:
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ledger's schema and tables if they are not there."""
     con.sql("CREATE SCHEMA IF NOT EXISTS ledger")
     for ddl in DDL:
         con.sql(ddl)
@@ -102,56 +116,77 @@ def epsilon_of(rho: float, delta: float) -> float:
     return dp.c.make_zCDP_to_approxDP(m).map(1).epsilon(delta)
 
 
-def releases(con, scope: str | None = None) -> list[Release]:
-    where = f"WHERE scope = '{scope}'" if scope else ""
-    rows = con.sql(
-        f"SELECT release_id, scope, revision, status, rho, epsilon, delta, released_at "
-        f"FROM ledger.releases {where} ORDER BY scope, revision"
+def releases(con: duckdb.DuckDBPyConnection, scope: Period | None = None) -> list[Release]:
+    """The charged releases, of one scope or all, in order of scope and revision."""
+    rows = con.execute(
+        "SELECT release_id, scope, revision, status, rho, epsilon, delta, released_at FROM ledger.releases "
+        "WHERE ? IS NULL OR scope = ? ORDER BY scope, revision",
+        [str(scope) if scope else None] * 2,
     ).fetchall()
-    return [Release(*r) for r in rows]
+    return [Release(r[0], Period.parse(r[1]), r[2], Status(r[3]), *r[4:]) for r in rows]
 
 
-def latest(con, scope: str) -> Release | None:
+def latest(con: duckdb.DuckDBPyConnection, scope: Period) -> Release | None:
+    """The scope's newest revision, if it was ever charged."""
     found = releases(con, scope)
     return found[-1] if found else None
 
 
-def spent(con, scope: str) -> float:
-    return con.sql(f"SELECT coalesce(sum(rho), 0) FROM ledger.releases WHERE scope = '{scope}'").fetchall()[0][0]
+def is_published(con: duckdb.DuckDBPyConnection, scope: Period) -> bool:
+    """Whether the scope's newest revision is published (not merely charged)."""
+    last = latest(con, scope)
+    return last is not None and last.status is Status.PUBLISHED
+
+
+def spent(con: duckdb.DuckDBPyConnection, scope: Period) -> float:
+    """ρ charged to one scope over all its revisions."""
+    ((rho,),) = con.execute(
+        "SELECT coalesce(sum(rho), 0) FROM ledger.releases WHERE scope = ?", [str(scope)]
+    ).fetchall()
+    return rho
 
 
 LINKED = {"cases"}  # datasets whose rows are linked persons, each in one frozen quarter
 
 
-def spent_by_dataset(con, scope: str) -> dict[str, float]:
-    rows = con.sql(f"""SELECT c.dataset, sum(c.rho) FROM ledger.charges c JOIN ledger.releases r USING (release_id)
-                       WHERE r.scope = '{scope}' GROUP BY 1""").fetchall()
+def spent_by_dataset(con: duckdb.DuckDBPyConnection, scope: Period) -> dict[str, float]:
+    """ρ charged to one scope, per dataset, over all its revisions."""
+    rows = con.execute(
+        "SELECT c.dataset, sum(c.rho) FROM ledger.charges c JOIN ledger.releases r USING (release_id) "
+        "WHERE r.scope = ? GROUP BY 1",
+        [str(scope)],
+    ).fetchall()
     return dict(rows)
 
 
-def year_load(con, year: str, new_scope: str | None = None, new: dict[str, float] | None = None) -> float:
+def year_load(
+    con: duckdb.DuckDBPyConnection,
+    year: Period,
+    new_scope: Period | None = None,
+    new: dict[str, float] | None = None,
+) -> float:
     """The most any one person of `year` carries: their quarter's case tables, every
     quarter's screenings, and the year's annual tables (with a planned charge added)."""
-    new = new or {}
+    planned = new or {}
 
-    def spend(scope):
+    def spend(scope: Period) -> dict[str, float]:
         s = spent_by_dataset(con, scope)
         if scope == new_scope:
-            for k, v in new.items():
+            for k, v in planned.items():
                 s[k] = s.get(k, 0.0) + v
         return s
 
-    quarters = [spend(f"{year}-Q{i}") for i in range(1, 5)]
+    quarters = [spend(q) for q in year.quarters()]
     linked = max(sum(v for k, v in q.items() if k in LINKED) for q in quarters)
     unlinked = sum(v for q in quarters for k, v in q.items() if k not in LINKED)
     return linked + unlinked + sum(spend(year).values())
 
 
-def check_caps(con, spec: ReleaseSpec, scope: str, charges: dict[str, float]) -> None:
+def check_caps(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec, scope: Period, charges: dict[str, float]) -> None:
     """Refuse (BudgetExceeded, with the figures) new charges {dataset: ρ} on `scope`."""
     b = spec.budget
     rho = sum(charges.values())
-    if "-Q" in scope:
+    if scope.is_quarter:
         now = spent(con, scope)
         if now + rho > b.rho_per_quarter + 1e-12:
             raise BudgetExceeded(
@@ -159,26 +194,32 @@ def check_caps(con, spec: ReleaseSpec, scope: str, charges: dict[str, float]) ->
                 f"a release of ρ = {rho:.4g} would exceed it. Raise the cap in dp/release_spec.yaml "
                 "only if the data steward accepts the extra privacy loss."
             )
-    worst = year_load(con, scope[:4], scope, charges)
+    worst = year_load(con, scope.year_period, scope, charges)
     if worst > b.rho_per_year + 1e-12:
         raise BudgetExceeded(
-            f"persons of {scope[:4]} would carry ρ = {worst:.4g}, over the yearly cap {b.rho_per_year:g}; "
+            f"persons of {scope.year} would carry ρ = {worst:.4g}, over the yearly cap {b.rho_per_year:g}; "
             "the release was refused and nothing was measured."
         )
 
 
 def record(
-    con, release: Release, spec_hash: str, method_version: str, charges: list[dict], measurements: list[tuple]
+    con: duckdb.DuckDBPyConnection,
+    release: Release,
+    spec_hash: str,
+    method_version: str,
+    charges: list[dict],
+    measurements: list[tuple],
 ) -> None:
     """Charge the release and store its noisy measurements, in one transaction."""
     con.begin()
     try:
         con.execute(
-            "INSERT INTO ledger.releases VALUES (?, ?, ?, 'measured', ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO ledger.releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
             [
                 release.release_id,
-                release.scope,
+                str(release.scope),
                 release.revision,
+                Status.MEASURED.value,
                 release.rho,
                 release.epsilon,
                 release.delta,
@@ -205,13 +246,13 @@ def record(
                     for c in charges
                 ],
             )
-        if "-Q" in release.scope:  # the quarter's persons stay in it, whatever arrives later
+        if release.scope.is_quarter:  # the quarter's persons stay in it, whatever arrives later
             con.execute(
                 """INSERT INTO ledger.person_quarters
                 SELECT reporting_country, person_id, ?, ? FROM linked.persons p WHERE first_quarter = ?
                 AND NOT EXISTS (SELECT 1 FROM ledger.person_quarters f
                                 WHERE f.reporting_country = p.reporting_country AND f.person_id = p.person_id)""",
-                [release.scope, release.release_id, release.scope],
+                [str(release.scope), release.release_id, str(release.scope)],
             )
         if measurements:
             con.executemany(
@@ -224,47 +265,60 @@ def record(
         raise
 
 
-def mark_published(con, release_id: str) -> None:
+def mark_published(con: duckdb.DuckDBPyConnection, release_id: str) -> None:
+    """A release's files are complete: it is published (once; a second call changes nothing)."""
     con.execute(
-        "UPDATE ledger.releases SET status = 'published', published_at = ? WHERE release_id = ? "
-        "AND status = 'measured'",
-        [datetime.now(timezone.utc), release_id],
+        "UPDATE ledger.releases SET status = ?, published_at = ? WHERE release_id = ? AND status = ?",
+        [Status.PUBLISHED.value, datetime.now(UTC), release_id, Status.MEASURED.value],
     )
 
 
-def stored(con, release_id: str) -> tuple[dict, dict]:
+def stored(con: duckdb.DuckDBPyConnection, release_id: str) -> tuple[dict, dict]:
     """A release's stored noisy measurements {dataset: {area: {marginal: values}}} and scales
     {dataset: {marginal: σ}}."""
     noisy: dict = {}
-    for dataset, marginal, area, values in con.sql(
-        f"SELECT dataset, marginal, ref_area, noisy FROM ledger.measurements WHERE release_id = '{release_id}'"
+    for dataset, marginal, area, values in con.execute(
+        "SELECT dataset, marginal, ref_area, noisy FROM ledger.measurements WHERE release_id = ?", [release_id]
     ).fetchall():
         noisy.setdefault(dataset, {}).setdefault(area, {})[marginal] = values
     scales: dict = {}
-    for dataset, marginal, scale in con.sql(
-        f"SELECT dataset, marginal, scale FROM ledger.charges WHERE release_id = '{release_id}'"
+    for dataset, marginal, scale in con.execute(
+        "SELECT dataset, marginal, scale FROM ledger.charges WHERE release_id = ?", [release_id]
     ).fetchall():
         scales.setdefault(dataset, {})[marginal] = scale
     return noisy, scales
 
 
-def budget_table(con, spec: ReleaseSpec) -> list[dict]:
+@dataclasses.dataclass(frozen=True)
+class ScopeBudget:
+    """Spent and left for one scope (a quarter or a year), as `thb ledger` shows it."""
+
+    scope: str
+    releases: list[str]
+    rho_spent: float
+    epsilon_spent: float
+    rho_left_quarter: float | None  # None for a year
+    rho_left_year: float
+
+
+def budget_table(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec) -> list[ScopeBudget]:
     """Spent and left per scope (quarter or year), for `thb ledger`."""
     out = []
-    for (scope,) in con.sql("SELECT DISTINCT scope FROM ledger.releases ORDER BY scope").fetchall():
+    for scope in sorted({r.scope for r in releases(con)}):
         rho = spent(con, scope)
         out.append(
-            {
-                "scope": scope,
-                "releases": [r.release_id for r in releases(con, scope)],
-                "rho_spent": rho,
-                "epsilon_spent": epsilon_of(rho, spec.budget.delta),
-                "rho_left_quarter": round(spec.budget.rho_per_quarter - rho, 12) if "-Q" in scope else None,
-                "rho_left_year": round(spec.budget.rho_per_year - year_load(con, scope[:4]), 12),
-            }
+            ScopeBudget(
+                scope=str(scope),
+                releases=[r.release_id for r in releases(con, scope)],
+                rho_spent=rho,
+                epsilon_spent=epsilon_of(rho, spec.budget.delta),
+                rho_left_quarter=round(spec.budget.rho_per_quarter - rho, 12) if scope.is_quarter else None,
+                rho_left_year=round(spec.budget.rho_per_year - year_load(con, scope.year_period), 12),
+            )
         )
     return out
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """The time a release is charged, to the second (the published date)."""
+    return datetime.now(UTC).replace(microsecond=0)

@@ -113,7 +113,7 @@ class MarginalAlgebra:
         )
         w = np.where(res.x > 1e-2 * res.x.max(), res.x, 0.0)
         w *= total / w.sum()
-        return {s: float(x) for s, x in zip(candidates, w) if x > 0}
+        return {s: float(x) for s, x in zip(candidates, w, strict=True) if x > 0}
 
     # --- estimation -----------------------------------------------------------------
 

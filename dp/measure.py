@@ -8,6 +8,8 @@ Countries hold disjoint persons: they are measured in parallel, at the same scal
 """
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -16,6 +18,8 @@ import opendp.prelude as dp
 from data_contracts.codelists import codes
 from dp.marginals import Marginal, MarginalAlgebra
 from dp.spec import FLAGS, Dataset, ReleaseSpec, domain
+from thb.periods import Period
+from thb.sql import ident
 
 dp.enable_features("contrib")
 
@@ -51,29 +55,32 @@ def _round_up(x: float, digits: int = 3) -> float:
     return round(math.ceil(x / step) * step, 12)
 
 
-def _rows_sql(ds: Dataset, period: str) -> str:
-    year, q = period.split("-Q")
-    attrs = []
-    for a in ds.attributes:
-        attrs.append(
-            f"CASE {a} WHEN true THEN 'yes' WHEN false THEN 'no' ELSE 'unknown' END AS {a}" if a in FLAGS else a
-        )
+def _rows_sql(ds: Dataset, period: Period) -> tuple[str, list]:
+    """The query of a dataset's cell counts in one period, and its bound parameters. Its
+    identifiers come from the validated release spec, never from data."""
+    attrs = [
+        f"CASE {ident(a)} WHEN true THEN 'yes' WHEN false THEN 'no' ELSE 'unknown' END AS {ident(a)}"
+        if a in FLAGS
+        else ident(a)
+        for a in ds.attributes
+    ]
+    params: list[str | int | None]
     if ds.source == "linked.persons":
-        area, where = "reporting_country", f"first_quarter = '{period}'"
+        where, params = "first_quarter = ?", [str(period)]
     else:
-        area = "reporting_country"
-        where = f"year(screening_date) = {int(year)} AND quarter(screening_date) = {int(q)}"
-    return f"SELECT {area} AS ref_area, {', '.join(attrs)}, count(*) AS n FROM {ds.source} WHERE {where} GROUP BY ALL"
+        where, params = "year(screening_date) = ? AND quarter(screening_date) = ?", [period.year, period.quarter]
+    sql = f"SELECT reporting_country AS ref_area, {', '.join(attrs)}, count(*) AS n FROM {ds.source} WHERE {where}"  # noqa: S608 (identifiers from the spec)
+    return sql + " GROUP BY ALL", params
 
 
-def joint_counts(con: duckdb.DuckDBPyConnection, ds: Dataset, period: str) -> dict[str, np.ndarray]:
+def joint_counts(con: duckdb.DuckDBPyConnection, ds: Dataset, period: Period) -> dict[str, np.ndarray]:
     """Per country, the confidential count of persons in every cell of the full domain."""
     shape = [len(domain(a)) for a in ds.attributes]
     index = {a: {c: i for i, c in enumerate(domain(a))} for a in ds.attributes}
     out = {area: np.zeros(shape, dtype=np.int64) for area in AREAS}
-    for row in con.sql(_rows_sql(ds, period)).fetchall():
+    for row in con.execute(*_rows_sql(ds, period)).fetchall():
         area, *values, n = row
-        out[area][tuple(index[a][v] for a, v in zip(ds.attributes, values))] += n
+        out[area][tuple(index[a][v] for a, v in zip(ds.attributes, values, strict=True))] += n
     return out
 
 
@@ -100,7 +107,7 @@ def measure(
     return out
 
 
-def loss(scales: dict[Marginal, float], delta: float) -> tuple[float, float]:
+def loss(scales: Mapping[Any, float], delta: float) -> tuple[float, float]:
     """ρ and ε(δ) of measuring these marginals of one person's country, by OpenDP's maps."""
     composed = dp.c.make_composition([gaussian(s) for s in scales.values()])
     return composed.map(1), dp.c.make_zCDP_to_approxDP(composed).map(1).epsilon(delta)

@@ -34,10 +34,12 @@ import statsmodels.api as sm
 from scipy.optimize import linprog
 from scipy.stats import norm, poisson
 
+from thb.errors import UserInputError
+
 Pair = tuple[int, int]
 
 
-class CaptureDataError(ValueError):
+class CaptureDataError(UserInputError):
     """The table is not a capture-history table MSE can use."""
 
 
@@ -70,7 +72,7 @@ class CaptureData:
         keys = [tuple(int(v) for v in row) for row in flags.itertuples(index=False)]
         if len(set(keys)) != len(keys):
             raise CaptureDataError("a capture history is listed twice")
-        by_key = dict(zip(keys, counts.astype(float)))
+        by_key = dict(zip(keys, counts.astype(float), strict=True))
         patterns = all_patterns(len(lists))
         data = cls(tuple(lists), np.array([by_key.get(tuple(p), 0.0) for p in patterns]))
         if data.counts.sum() == 0:
@@ -103,7 +105,7 @@ class CaptureData:
             return self
         keep = np.flatnonzero(seen)
         merged: dict[tuple, float] = {}
-        for pattern, count in zip(self.patterns[:, keep].astype(int), self.counts):
+        for pattern, count in zip(self.patterns[:, keep].astype(int), self.counts, strict=True):
             if pattern.any():
                 merged[tuple(pattern)] = merged.get(tuple(pattern), 0.0) + count
         patterns = all_patterns(len(keep))
@@ -159,7 +161,11 @@ class Estimator:
         if unknown:
             raise CaptureDataError(f"no list named {', '.join(sorted(unknown))}")
         index = {name: i for i, name in enumerate(self.data.lists)}
-        self.include = [tuple(sorted((index[a], index[b]))) for a, b in include if a in index and b in index and a != b]
+        self.include: list[Pair] = [
+            (min(index[a], index[b]), max(index[a], index[b]))
+            for a, b in include
+            if a in index and b in index and a != b
+        ]
         if self.k < 2 or not self.identifiable(Model(), self.data.counts > 0):
             raise NotEstimable(
                 "the lists do not overlap enough to estimate the unseen: even the main-effects "
@@ -204,7 +210,7 @@ class Estimator:
                 model = candidate
         return model
 
-    def _pvalues(self, counts: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    def _pvalues(self, counts: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two-sided (smaller tail) Poisson p-values of each pair's overlap, per resample."""
         obs, mean = counts @ self.both.T, fitted @ self.both.T
         return np.minimum(poisson.sf(obs - 1, mean), poisson.cdf(obs, mean)), obs
@@ -294,9 +300,9 @@ class Estimator:
         while active.any():
             groups: dict[Model, list[int]] = {}
             for r in np.flatnonzero(active):
-                groups.setdefault(models[r], []).append(r)
-            for model, rows in groups.items():
-                rows = np.array(rows)
+                groups.setdefault(models[r], []).append(int(r))
+            for model, members in groups.items():
+                rows = np.array(members)
                 b0, fitted = self._fit_batch(counts[rows], model)
                 beta0[rows] = b0
                 p, obs = self._pvalues(counts[rows], fitted)
@@ -337,7 +343,6 @@ class Estimator:
         n = int(self.data.observed)
         samples = rng.multinomial(n, self.data.counts / n, size=nboot).astype(float)
         boot = self.select_many(samples)
-        est.unusable_resamples = int(np.isnan(boot).sum())
         est.ci95 = bca(est.estimate, boot[~np.isnan(boot)], self._jackknife(), self.data.counts, level)
         est.nboot = nboot
         return est

@@ -79,7 +79,8 @@ def controlled_round(t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nd
     if res.status != 0:
         raise RuntimeError("controlled rounding found no table with these margins")
     out = (floor + np.rint(res.x).reshape(t.shape)).astype(np.int64)
-    assert (out.sum(1) == rows).all() and (out.sum(0) == cols).all()
+    assert (out.sum(1) == rows).all()
+    assert (out.sum(0) == cols).all()
     return out
 
 
@@ -134,14 +135,14 @@ def cube(
         columns: dict[str, list] = {"obs_value": [], "ci_low": [], "ci_high": []}
         for area in [*areas, TOTAL]:
             if area == TOTAL:
-                gls = sum(per_area[a][0][m][0] for a in areas)
+                gls = np.sum([per_area[a][0][m][0] for a in areas], axis=0)
                 var = np.full(alg.cells(m), sum(per_area[a][0][m][1] for a in areas))
-                obs = sum(per_area[a][1][m] for a in areas)
+                obs = np.sum([per_area[a][1][m] for a in areas], axis=0)
             else:
                 gls, v = per_area[area][0][m]
                 var, obs = np.full(alg.cells(m), v), per_area[area][1][m]
             low, high = _interval(gls, var, obs, spec.interval_level)
-            for name, values in zip(columns, (obs, low, high)):
+            for name, values in zip(columns, (obs, low, high), strict=True):
                 columns[name].append(values)
         # one frame per table, built by column, not one per area and table
         table = cells.iloc[np.tile(np.arange(len(cells)), len(areas) + 1)].reset_index(drop=True)

@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 
 from dp.methodology import annual_methodology, methodology
 from dp.spec import CUBE_DIMENSIONS
+from thb.errors import ReleaseStateError
+from thb.periods import Period
 
 DB_NAME = "thb_release.duckdb"
 SDMX_DIMENSIONS = {
@@ -119,7 +121,8 @@ def write_folder(release_dir: Path, release_id: str, tables: dict[str, pd.DataFr
                 "schema": _schema(cube),
             }
         )
-    text = methodology(release_id, facts) if "-Q" in facts["time_period"] else annual_methodology(release_id, facts)
+    quarterly = Period.parse(facts["time_period"]).is_quarter
+    text = methodology(release_id, facts) if quarterly else annual_methodology(release_id, facts)
     (tmp / "METHODOLOGY.md").write_text(text, encoding="utf-8")
     resources.append(
         {"name": "methodology", "path": "METHODOLOGY.md", "format": "md", "mediatype": "text/markdown", "type": "file"}
@@ -143,7 +146,7 @@ def _same_release(folder: Path, release: pd.DataFrame) -> None:
     published = pd.read_parquet(folder / "releases.parquet")
     keys = ["release_id", "rho", "published_at"]
     if not published[keys].reset_index(drop=True).equals(release[keys].reset_index(drop=True)):
-        raise RuntimeError(
+        raise ReleaseStateError(
             f"{folder} holds another measurement of {release.release_id.iloc[0]} than the ledger "
             "records (a warehouse rebuilt beside an old release folder?): move it aside, nothing "
             "was overwritten"
@@ -169,7 +172,8 @@ def rebuild_database(release_dir: Path) -> Path:
         for table in TABLES:
             files = [str(f / f"{table}.parquet") for f in folders if (f / f"{table}.parquet").exists()]
             if files:
-                con.sql(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({files!r}, union_by_name=true)")
+                create = f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?, union_by_name=true)"  # noqa: S608
+                con.execute(create, [files])  # `table` is one of TABLES
         con.sql("""CREATE VIEW latest_releases AS SELECT * FROM releases
                    QUALIFY row_number() OVER (PARTITION BY time_period ORDER BY revision DESC) = 1""")
     finally:

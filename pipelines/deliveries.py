@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.mapping import FileSpec, SourceMapping
+from thb.errors import CheckError
 
 IGNORED_PREFIXES = (".", "~$")  # hidden files, office lock files
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")  # uploads still in progress
@@ -55,6 +56,12 @@ class Delivery:
     @property
     def kind(self) -> str | None:
         return self.spec.kind if self.spec else None
+
+    def routed(self) -> tuple[SourceMapping, FileSpec]:
+        """The mapping and export spec of a delivery that was routed (no `problem`)."""
+        if self.source is None or self.spec is None:
+            raise CheckError(f"{self.rel} was not routed to a mapping: {self.problem}")
+        return self.source, self.spec
 
 
 def sha256_of(path: Path) -> str:

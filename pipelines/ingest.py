@@ -51,7 +51,7 @@ def load_or_quarantine(con, settings: Settings, staging: Staging, new: list[Deli
     with step("loading", len(new)) as advance:
         for d in new:
             failures = staging.failures.get(d.file_id)
-            stage = staging.failed_stage.get(d.file_id)
+            stage = staging.failed_stage.get(d.file_id, "contract")
             if not failures:
                 try:
                     records = load(con, d, staging)

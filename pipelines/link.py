@@ -19,6 +19,7 @@ import duckdb
 import yaml
 
 from connectors.mapping import SourceMapping
+from thb.sql import ident, literal
 
 
 @cache
@@ -32,14 +33,15 @@ def _pick(field: str, known: str, order: str) -> str:
 
 
 def persons_sql() -> str:
-    ranks = "[" + ", ".join(f"'{t}'" for t in precedence()) + "]"
+    """One row per person and country from harmonised.case_records; the precedence of source
+    types is bound as $ranks."""
     by_source = "(rank, reference_date, source_id, record_id)"
     by_date = "(reference_date, rank, source_id, record_id)"
     coded = [_pick(f, f"{f} <> 'unknown'", by_source) for f in ("exploitation_form", "route_stage", "gender")]
     return f"""
     WITH k AS (
         SELECT *, coalesce(person_key, 'record:' || source_id || '/' || record_id) AS person_id,
-               list_position({ranks}, source_type) AS rank
+               list_position($ranks, source_type) AS rank
         FROM harmonised.case_records),
     r AS (SELECT *, year(reference_date) = year(min(reference_date) OVER (PARTITION BY reporting_country, person_id))
                     AS in_first_year FROM k)
@@ -59,29 +61,32 @@ def persons_sql() -> str:
            count(*) AS n_records,
            list(DISTINCT source_id ORDER BY source_id) AS sources,
            list(DISTINCT source_id ORDER BY source_id) FILTER (WHERE in_first_year) AS sources_first_year
-    FROM r GROUP BY reporting_country, person_id"""
+    FROM r GROUP BY reporting_country, person_id"""  # noqa: S608 (generated from constants)
 
 
 def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> None:
     """Rebuild linked.persons and linked.capture_histories in one transaction."""
     unknown = ["exploitation_form", "route_stage", "gender", "age_group"]
     fill = ", ".join(f"coalesce({f}, 'unknown') AS {f}" for f in unknown)
-    history = ", ".join(
-        f"CASE WHEN reporting_country = '{s.country}' "
-        f"THEN list_contains(sources_first_year, '{s.source_id}')::INTEGER END AS \"{s.source_id}\""
+    history = ", ".join(  # one 0/1 column per registered source, named by its validated id
+        f"CASE WHEN reporting_country = {literal(s.country)} "
+        f"THEN list_contains(sources_first_year, {literal(s.source_id)})::INTEGER END AS {ident(s.source_id)}"
         for s in sorted(sources.values(), key=lambda s: s.source_id)
     )
     con.begin()
     try:
-        con.sql(f"""CREATE OR REPLACE TABLE linked.persons AS
+        con.execute(
+            f"""CREATE OR REPLACE TABLE linked.persons AS
             SELECT p.* REPLACE ({fill}, coalesce(f.quarter, p.first_quarter) AS first_quarter,
                                 coalesce(CAST(left(f.quarter, 4) AS INTEGER), p.first_year) AS first_year),
                    f.quarter IS NOT NULL AS quarter_frozen
             FROM ({persons_sql()}) p
-            LEFT JOIN ledger.person_quarters f USING (reporting_country, person_id)""")
+            LEFT JOIN ledger.person_quarters f USING (reporting_country, person_id)""",  # noqa: S608 (constants)
+            {"ranks": precedence()},
+        )
         con.sql(f"""CREATE OR REPLACE TABLE linked.capture_histories AS
             SELECT reporting_country, first_year AS year, {history}, count(*) AS count
-            FROM linked.persons WHERE has_key GROUP BY ALL ORDER BY ALL""")
+            FROM linked.persons WHERE has_key GROUP BY ALL ORDER BY ALL""")  # noqa: S608 (codes, quoted)
         con.commit()
     except BaseException:
         con.rollback()

@@ -4,7 +4,7 @@ manifest is never loaded twice, and an interrupted quarantine is finished, not r
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -15,14 +15,15 @@ from data_contracts.validate import Failure
 from pipelines.deliveries import Delivery, unsafe_name
 from pipelines.staging import Staging, raw_table
 from pipelines.warehouse import KINDS, table_of
+from thb.errors import ContractError
 from thb.sql import ident
 
 
-class Refused(Exception):
+class Refused(ContractError):
     """The delivery passed its contract but cannot join the warehouse as it stands."""
 
     def __init__(self, failures: list[Failure]):
-        super().__init__(failures[0].description)
+        super().__init__("warehouse", failures[0].description)
         self.failures = failures
 
 
@@ -30,8 +31,8 @@ def _ensure_raw_table(con, name: str, columns: list[str]) -> None:
     con.sql(f"CREATE TABLE IF NOT EXISTS raw.{name} (file_id VARCHAR NOT NULL, record_no BIGINT NOT NULL)")
     have = {
         c
-        for (c,) in con.sql(
-            f"SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = '{name}'"
+        for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?", [name]
         ).fetchall()
     }
     for c in columns:
@@ -65,7 +66,7 @@ def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=No
             json.dumps(reasons) if reasons is not None else None,
             quarantine_path,
             d.supersedes,
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
         ],
     )
 
@@ -73,12 +74,14 @@ def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=No
 def _refusals(con, d: Delivery, staging: Staging) -> list[Failure]:
     """Checks against the warehouse as it stands, inside the load's transaction: a record id
     another loaded file of the source already uses; a re-delivery that would empty a file."""
-    table = table_of(d.kind)
-    ((dupes,),) = con.sql(f"""
-        SELECT list(s.record_no ORDER BY s.record_no) FROM stage_{d.kind} s
-        WHERE s.file_id = '{d.file_id}' AND EXISTS (
-            SELECT 1 FROM {table} h WHERE h.source_id = s.source_id AND h.record_id = s.record_id
-              AND h.file_id <> '{d.supersedes or ""}')""").fetchall()
+    source, spec = d.routed()
+    ((dupes,),) = con.execute(
+        f"""SELECT list(s.record_no ORDER BY s.record_no) FROM stage_{spec.kind} s
+        WHERE s.file_id = $file AND EXISTS (
+            SELECT 1 FROM {table_of(spec.kind)} h WHERE h.source_id = s.source_id AND h.record_id = s.record_id
+              AND h.file_id IS DISTINCT FROM $supersedes)""",  # noqa: S608 (table names)
+        {"file": d.file_id, "supersedes": d.supersedes},
+    ).fetchall()
     failures = []
     if dupes:
         failures.append(
@@ -86,7 +89,7 @@ def _refusals(con, d: Delivery, staging: Staging) -> list[Failure]:
                 "unique_record_id",
                 "record_id is already used by another file of this source",
                 "record_id",
-                d.source.column(d.spec, "record_id"),
+                source.column(spec, "record_id"),
                 len(dupes),
                 list(dupes),
             )
@@ -105,8 +108,10 @@ def _refusals(con, d: Delivery, staging: Staging) -> list[Failure]:
 def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
     """Load one staged delivery (replacing the version it supersedes) in one transaction and
     return its records; raise Refused (nothing written) if the warehouse cannot take it."""
-    name = raw_table(d.source_id, d.kind)
-    columns = list(d.source.columns(d.spec).values())
+    source, spec = d.routed()
+    name = raw_table(source.source_id, spec.kind)
+    columns = list(source.columns(spec).values())
+    table = table_of(spec.kind)
     con.begin()
     try:
         if failures := _refusals(con, d, staging):
@@ -114,17 +119,19 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
         if name not in staging.raw_tables_ready:  # once a run: 3 statements a file otherwise
             _ensure_raw_table(con, name, columns)
         if d.supersedes:
-            con.sql(f"DELETE FROM {table_of(d.kind)} WHERE file_id = '{d.supersedes}'")
-            con.sql(f"DELETE FROM raw.{name} WHERE file_id = '{d.supersedes}'")
-            con.sql(f"UPDATE landing.manifest SET status = 'superseded' WHERE file_id = '{d.supersedes}'")
+            con.execute(f"DELETE FROM {table} WHERE file_id = ?", [d.supersedes])  # noqa: S608 (a table name)
+            con.execute(f"DELETE FROM raw.{name} WHERE file_id = ?", [d.supersedes])  # noqa: S608 (a table name)
+            con.execute("UPDATE landing.manifest SET status = 'superseded' WHERE file_id = ?", [d.supersedes])
         cols = ", ".join(ident(c) for c in columns)
-        con.sql(
-            f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "
-            f"SELECT file_id, {RECORD_NO}, {cols} FROM stage_raw_{name} WHERE file_id = '{d.file_id}'"
+        con.execute(
+            f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "  # noqa: S608 (names from the mapping, quoted)
+            f"SELECT file_id, {RECORD_NO}, {cols} FROM stage_raw_{name} WHERE file_id = ?",
+            [d.file_id],
         )
-        con.sql(
-            f"INSERT INTO {table_of(d.kind)} SELECT {_harmonised_select(d.kind)} "
-            f"FROM stage_{d.kind} WHERE file_id = '{d.file_id}'"
+        con.execute(
+            f"INSERT INTO {table} SELECT {_harmonised_select(spec.kind)} "  # noqa: S608 (names from the schema)
+            f"FROM stage_{spec.kind} WHERE file_id = ?",
+            [d.file_id],
         )
         _manifest_row(con, d, "loaded", staging.records[d.file_id])
         con.commit()
@@ -176,7 +183,7 @@ def quarantine(
 ) -> Path:
     """Move the file whole to quarantine/<CC>/<source_id>/ with <file>.report.json beside it.
     Order: report, manifest row, move; a repeat finishes what an interruption left."""
-    recorded = con.sql(f"SELECT quarantine_path FROM landing.manifest WHERE file_id = '{d.file_id}'").fetchall()
+    recorded = con.execute("SELECT quarantine_path FROM landing.manifest WHERE file_id = ?", [d.file_id]).fetchall()
     if recorded:
         target = quarantine_dir / recorded[0][0]
     else:

@@ -12,9 +12,13 @@ from collections.abc import Callable, Iterator
 Reporter = Callable[[str, int], contextlib.AbstractContextManager[Callable[[str], None]]]
 
 
+def _ignore(label: str = "") -> None:
+    """Progress nobody watches."""
+
+
 @contextlib.contextmanager
 def _silent(description: str, total: int) -> Iterator[Callable[[str], None]]:
-    yield lambda label="": None
+    yield _ignore
 
 
 _reporter: contextvars.ContextVar[Reporter] = contextvars.ContextVar("reporter", default=_silent)

@@ -6,6 +6,7 @@ from its stored measurements; only otherwise are the quarter's persons measured.
 """
 
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,10 +24,10 @@ from dp.publish import rebuild_database, write_folder
 from dp.spec import release_spec, spec_hash
 from pipelines.ingest import ingest
 from pipelines.warehouse import connect
+from thb.errors import ReleaseStateError, ThbError
+from thb.periods import Period
 from thb.settings import Settings
 
-PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
-YEAR = re.compile(r"^\d{4}$")
 ESTIMATE_COLUMNS = {
     "release_id": "str",
     "time_period": "str",
@@ -40,15 +41,19 @@ ESTIMATE_COLUMNS = {
 }
 
 
-def quarter_end(period: str) -> date:
-    """The last day of a quarter (2025-Q3) or of a year (2025)."""
-    if YEAR.match(period):
-        return date(int(period), 12, 31)
-    year, q = map(int, PERIOD.match(period).groups())
-    return (date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - timedelta(days=1)
+@dataclass(frozen=True)
+class ReleaseSummary:
+    """What one `thb release` did: the release, whether noise was drawn now, where it is."""
+
+    release_id: str
+    status: str  # published | already published | recovered and published
+    noise_drawn: bool
+    rho: float
+    epsilon: float
+    folder: str
 
 
-def complete_quarters(con, today: date, grace_days: int) -> list[str]:
+def complete_quarters(con, today: date, grace_days: int) -> list[Period]:
     """Quarters with persons or screenings whose end is at least grace_days past."""
     found = {q for (q,) in con.sql("SELECT DISTINCT first_quarter FROM linked.persons").fetchall()}
     found |= {
@@ -57,16 +62,16 @@ def complete_quarters(con, today: date, grace_days: int) -> list[str]:
             "SELECT DISTINCT year(screening_date) || '-Q' || quarter(screening_date) FROM harmonised.screenings"
         ).fetchall()
     }
-    return sorted(q for q in found if quarter_end(q) + timedelta(days=grace_days) < today)
+    return sorted(p for p in map(Period.parse, found) if p.last_day + timedelta(days=grace_days) < today)
 
 
-def coverage(con, period: str) -> pd.DataFrame:
+def coverage(con, period: Period) -> pd.DataFrame:
     """Which registered sources delivered a file for the period (no record counts: they would
     be small unprotected counts)."""
-    delivered = {}
+    delivered: dict[str, int] = {}
     for source_id, path in con.sql("SELECT source_id, path FROM landing.manifest WHERE status = 'loaded'").fetchall():
         m = re.search(r"\d{4}-Q[1-4]", Path(path).name)
-        if m and m.group(0) == period:
+        if m and Period.parse(m.group(0)) == period:
             delivered[source_id] = delivered.get(source_id, 0) + 1
     order = {c: i for i, c in enumerate(codes("reporting_country"))}
     sources = sorted(load_sources(Settings().connectors_dir).values(), key=lambda s: (order[s.country], s.source_id))
@@ -91,7 +96,7 @@ def sources_by_country() -> dict[str, dict[str, str]]:
     return out
 
 
-def _measure_year(con, year: str, revision: int) -> ledger.Release:
+def _measure_year(con, year: Period, revision: int) -> ledger.Release:
     """Measure the year's capture histories with OpenDP and charge them (annual scope)."""
     spec = release_spec()
     sigma = estimates.scale(spec)
@@ -101,13 +106,13 @@ def _measure_year(con, year: str, revision: int) -> ledger.Release:
         f"{year}.{revision}",
         year,
         revision,
-        "measured",
+        ledger.Status.MEASURED,
         rho,
         ledger.epsilon_of(rho, spec.budget.delta),
         spec.budget.delta,
         ledger.now(),
     )
-    noisy = estimates.measure(estimates.histories(con, int(year), sources_by_country()), sigma)
+    noisy = estimates.measure(estimates.histories(con, year.year, sources_by_country()), sigma)
     charges = [
         {
             "dataset": "capture_histories",
@@ -130,14 +135,14 @@ def _measure_year(con, year: str, revision: int) -> ledger.Release:
     return release
 
 
-def _measure_and_charge(con, period: str, revision: int) -> ledger.Release:
+def _measure_and_charge(con, period: Period, revision: int) -> ledger.Release:
     """Measure the quarter with OpenDP and charge it, noise stored with the charge."""
     spec = release_spec()
     plans = {name: plan(spec, name) for name in spec.datasets}
     rho, epsilon = loss({(name, m): s for name, p in plans.items() for m, s in p.items()}, spec.budget.delta)
     ledger.check_caps(con, spec, period, {name: loss(p, spec.budget.delta)[0] for name, p in plans.items()})
     release = ledger.Release(
-        f"{period}.{revision}", period, revision, "measured", rho, epsilon, spec.budget.delta, ledger.now()
+        f"{period}.{revision}", period, revision, ledger.Status.MEASURED, rho, epsilon, spec.budget.delta, ledger.now()
     )
     charges, measurements = [], []
     for name, scales in plans.items():
@@ -164,25 +169,26 @@ def _measure_and_charge(con, period: str, revision: int) -> ledger.Release:
 def _publish(con, settings: Settings, release: ledger.Release) -> Path:
     """Post-process the stored measurements and publish the release folder and database."""
     spec = release_spec()
+    period = release.scope
     noisy, scales = ledger.stored(con, release.release_id)
     area_order = codes("reporting_country")
     tables = {}
-    for name in spec.datasets if "-Q" in release.scope else ():
+    for name in spec.datasets if period.is_quarter else ():
         measured = {
             area: {marginal_of(k): v for k, v in noisy[name][area].items()}
             for area in sorted(noisy[name], key=area_order.index)
         }
         frame = cube(spec, spec.datasets[name], measured, {marginal_of(k): v for k, v in scales[name].items()})
-        frame.insert(0, "time_period", release.scope)
+        frame.insert(0, "time_period", str(period))
         frame.insert(0, "release_id", release.release_id)
         tables["counts" if name == "cases" else name] = frame
     released_at = release.released_at.isoformat()
-    previous = f"{release.scope}.{release.revision - 1}" if release.revision > 1 else ""
+    previous = f"{period}.{release.revision - 1}" if release.revision > 1 else ""
     tables["releases"] = pd.DataFrame(
         [
             {
                 "release_id": release.release_id,
-                "time_period": release.scope,
+                "time_period": str(period),
                 "revision": release.revision,
                 "rho": release.rho,
                 "epsilon": release.epsilon,
@@ -195,9 +201,9 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
             }
         ]
     )
-    if "-Q" in release.scope:
-        cov = coverage(con, release.scope)
-        cov.insert(0, "time_period", release.scope)
+    if period.is_quarter:
+        cov = coverage(con, period)
+        cov.insert(0, "time_period", str(period))
         cov.insert(0, "release_id", release.release_id)
         tables["coverage"] = cov
         tables["estimates"] = pd.DataFrame({c: pd.Series(dtype=t) for c, t in ESTIMATE_COLUMNS.items()})
@@ -206,17 +212,17 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
         tables["estimates"] = estimates.table(
             spec,
             release.release_id,
-            int(release.scope),
+            period.year,
             sources_by_country(),
             {area: cells["history"] for area, cells in noisy["capture_histories"].items()},
             sigma,
         )
-    charges = con.sql(
-        f"SELECT dataset, marginal, scale, rho FROM ledger.charges WHERE release_id = "
-        f"'{release.release_id}' ORDER BY dataset, marginal"
+    charges = con.execute(
+        "SELECT dataset, marginal, scale, rho FROM ledger.charges WHERE release_id = ? ORDER BY dataset, marginal",
+        [release.release_id],
     ).fetchall()
     facts = {
-        "time_period": release.scope,
+        "time_period": str(period),
         "revision": release.revision,
         "rho": release.rho,
         "epsilon": release.epsilon,
@@ -233,20 +239,18 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
 def release_quarter(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
-    period: str,
+    period: Period,
     revise: bool = False,
     force: bool = False,
     today: date | None = None,
-) -> dict:
-    """Publish the quarter's release (measuring it only if it never was). Returns a summary.
-    A quarter is released once complete (ended grace_days ago), unless forced."""
-    if not PERIOD.match(period) and not YEAR.match(period):
-        raise ValueError(f"a quarter looks like 2025-Q3 (a year, for the annual estimates, like 2025), not {period!r}")
+) -> ReleaseSummary:
+    """Publish the quarter's (or year's) release, measuring it only if it never was.
+    A period is released once complete (ended grace_days ago), unless forced."""
     ledger.ensure(con)
     prior = ledger.latest(con, period)
-    if prior and prior.status == "measured":  # charged, not published: publish what is stored
+    if prior and prior.status is ledger.Status.MEASURED:  # charged, not published: publish what is stored
         if revise:
-            raise ValueError(
+            raise ReleaseStateError(
                 f"{prior.release_id} was charged but not published: run `thb release {period}` "
                 "(without --revise) to publish it from its stored measurements first"
             )
@@ -255,52 +259,45 @@ def release_quarter(
     if prior and not revise:
         return _summary(prior, "already published", False, settings.release_dir / prior.release_id)
     if revise and prior is None:
-        raise ValueError(f"{period} has no published release to revise; release it first")
-    ready = quarter_end(period) + timedelta(days=release_spec().grace_days)
+        raise ReleaseStateError(f"{period} has no published release to revise; release it first")
+    ready = period.last_day + timedelta(days=release_spec().grace_days)
     if not force and ready >= (today or date.today()):
-        raise ValueError(
+        raise ReleaseStateError(
             f"{period} is not complete yet: releases open on {ready + timedelta(days=1)} "
             "(late deliveries have that long to arrive); use --force to release earlier"
         )
     revision = prior.revision + 1 if prior else 1
-    release = _measure_year(con, period, revision) if YEAR.match(period) else _measure_and_charge(con, period, revision)
+    release = _measure_year(con, period, revision) if period.is_year else _measure_and_charge(con, period, revision)
     return _summary(release, "published", True, _publish(con, settings, release))
 
 
-def _summary(release: ledger.Release, status: str, noise_drawn: bool, folder: Path) -> dict:
-    return {
-        "release_id": release.release_id,
-        "status": status,
-        "noise_drawn": noise_drawn,
-        "rho": release.rho,
-        "epsilon": release.epsilon,
-        "folder": str(folder),
-    }
+def _summary(release: ledger.Release, status: str, noise_drawn: bool, folder: Path) -> ReleaseSummary:
+    return ReleaseSummary(release.release_id, status, noise_drawn, release.rho, release.epsilon, str(folder))
 
 
 @task(
     cache_policy=NO_CACHE,
     retries=1,
     retry_condition_fn=lambda task, run, state: (
-        not isinstance(state.result(raise_on_failure=False), (ValueError, ledger.BudgetExceeded))
+        not isinstance(state.result(raise_on_failure=False), ThbError)  # ours: a retry would say the same
     ),
 )
-def release_task(settings: Settings, period: str, revise: bool = False, force: bool = False) -> dict:
+def release_task(settings: Settings, period: Period, revise: bool = False, force: bool = False) -> ReleaseSummary:
     """Safe to retry: a charged release is published from its stored noise, never re-measured."""
     con = connect(settings.warehouse)
     try:
         summary = release_quarter(con, settings, period, revise, force)
     finally:
         con.close()
-    get_run_logger().info("%s: %s (ρ = %.4g)", summary["release_id"], summary["status"], summary["rho"])
+    get_run_logger().info("%s: %s (ρ = %.4g)", summary.release_id, summary.status, summary.rho)
     return summary
 
 
 @flow(name="release")
-def release(period: str, revise: bool = False, data_dir: Path | None = None, force: bool = False) -> dict:
-    """The DP release of one quarter, published atomically (`thb release 2025-Q3`)."""
+def release(period: str, revise: bool = False, data_dir: Path | None = None, force: bool = False) -> ReleaseSummary:
+    """The DP release of one quarter (or year), published atomically (`thb release 2025-Q3`)."""
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    return release_task(settings, period, revise, force)
+    return release_task(settings, Period.parse(period), revise, force)
 
 
 @flow(name="pipeline")
@@ -313,20 +310,20 @@ def pipeline(data_dir: Path | None = None, today: date | None = None) -> dict:
     try:
         ledger.ensure(con)
         quarters = complete_quarters(con, today or date.today(), release_spec().grace_days)
-        todo = [q for q in quarters if ledger.latest(con, q) is None or ledger.latest(con, q).status != "published"]
+        todo = [q for q in quarters if not ledger.is_published(con, q)]
     finally:
         con.close()
     released = [release_task(settings, q) for q in todo]
-    years = sorted({q[:4] for q in quarters if all(f"{q[:4]}-Q{i}" in quarters for i in range(1, 5))})
+    years = sorted({q.year_period for q in quarters if all(p in quarters for p in q.year_period.quarters())})
     con = connect(settings.warehouse)
     try:
         years = [
             y
             for y in years
-            if quarter_end(y) + timedelta(days=release_spec().grace_days) < (today or date.today())
-            and (ledger.latest(con, y) is None or ledger.latest(con, y).status != "published")
+            if y.last_day + timedelta(days=release_spec().grace_days) < (today or date.today())
+            and not ledger.is_published(con, y)
         ]
     finally:
         con.close()
     released += [release_task(settings, y) for y in years]
-    return {"ingest": ingested, "releases": released, "complete_quarters": quarters}
+    return {"ingest": ingested, "releases": released, "complete_quarters": [str(q) for q in quarters]}

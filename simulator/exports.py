@@ -81,7 +81,7 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, spec: FileSpec) -> None:
     dates = [pd.api.types.is_datetime64_any_dtype(frame[c]) for c in frame.columns]
     for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
         cells = []
-        for value, is_date in zip(row, dates):
+        for value, is_date in zip(row, dates, strict=True):
             cell = WriteOnlyCell(ws, value=value.to_pydatetime() if is_date and value is not None else value)
             if is_date:
                 cell.number_format = number_format

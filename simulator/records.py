@@ -5,8 +5,8 @@ import pandas as pd
 
 from connectors.mapping import SourceMapping
 from data_contracts.codelists import codes
-from simulator.world import choose, draw_dates, params, period_end, periods, seasonal_volume
-from thb.periods import quarter_of
+from simulator.world import choose, draw_dates, params, period_end, period_names, periods, seasonal_volume
+from thb.periods import quarter_index
 
 
 def _unknown(rng, values: np.ndarray, share: float) -> np.ndarray:
@@ -67,7 +67,7 @@ def case_records(
     id_delay = np.round(rng.gamma(2.0, p["identification_delay_days"] / 2, n)).astype("timedelta64[D]")
     referred = rng.random(n) < (0.7 if t in ("ngo", "social_services") else 0.4)
     missing_cc = p["missing_country_share"]
-    file_q = np.minimum(quarter_of(date, periods()[0]) + (rng.random(n) < p["late_share"]), len(periods()) - 1)
+    file_q = np.minimum(quarter_index(date, periods()[0]) + (rng.random(n) < p["late_share"]), len(periods()) - 1)
     return pd.DataFrame(
         {
             "source_id": source.source_id,
@@ -87,7 +87,7 @@ def case_records(
             "smuggling_debt": _unknown(rng, _flag(v.smuggling_debt), unk["smuggling_debt"]),
             "identification_date": np.where(identified, date + id_delay, np.datetime64("NaT")),
             "referred_to_assistance": _unknown(rng, _flag(referred), unk["referred_to_assistance"]),
-            "file_period": np.array(periods(), dtype=object)[delivery[file_q]],
+            "file_period": period_names()[delivery[file_q]],
             "victim_key": v.person_key,
             "duplicate": duplicate,
         }
@@ -99,7 +99,7 @@ def screenings(rng, country: str, records: pd.DataFrame, source: SourceMapping, 
     p = params()
     flagged = records[~records.duplicate]
     volume = rng.poisson(seasonal_volume(p["countries"][country]["screenings"], scale))
-    flagged_q = np.bincount(quarter_of(flagged.reference_date.to_numpy(), periods()[0]), minlength=len(volume))
+    flagged_q = np.bincount(quarter_index(flagged.reference_date.to_numpy(), periods()[0]), minlength=len(volume))
     qi = np.repeat(np.arange(len(volume)), np.maximum(volume - flagged_q, 0))
     n = len(qi)
     s = p["screening"]
@@ -127,5 +127,5 @@ def screenings(rng, country: str, records: pd.DataFrame, source: SourceMapping, 
     dates = out.screening_date.to_numpy()
     out.insert(0, "record_id", _record_ids(source, dates, tag="S"))
     out.insert(0, "source_id", source.source_id)
-    out["file_period"] = np.array(periods(), dtype=object)[quarter_of(dates, periods()[0])]
+    out["file_period"] = period_names()[quarter_index(dates, periods()[0])]
     return out

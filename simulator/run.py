@@ -12,7 +12,7 @@ from connectors.mapping import SourceMapping, load_sources
 from data_contracts.codelists import codes
 from simulator.exports import write_export
 from simulator.records import case_records, delivery_periods, screenings
-from simulator.world import detect, params, periods, simulate_victims
+from simulator.world import detect, params, period_names, simulate_victims
 
 
 def country_rng(seed: int, country: str) -> np.random.Generator:
@@ -69,7 +69,7 @@ def simulate(
 
 def _deliver(rng, source: SourceMapping, kinds: dict[str, pd.DataFrame], delivery: np.ndarray, landing: Path) -> int:
     """One file per kind and delivered quarter (header-only when a quarter had no records)."""
-    delivered = sorted(set(np.array(periods())[delivery]))
+    delivered = sorted(set(period_names()[delivery]))
     n = 0
     for spec in source.files:
         frame = kinds[spec.kind]

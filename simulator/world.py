@@ -15,7 +15,7 @@ from scipy.special import expit
 
 from connectors.mapping import SourceMapping
 from data_contracts.codelists import codelists
-from thb.periods import quarter_start, quarters
+from thb.periods import Period, quarter_start
 
 CHILD = ["0-11", "12-17"]
 TRANSIT_COUNTRIES = [c for c, v in codelists()["reporting_country"]["codes"].items() if v["route_role"] == "transit"]
@@ -27,8 +27,14 @@ def params() -> dict:
     return yaml.safe_load((Path(__file__).parent / "world.yaml").read_text(encoding="utf-8"))
 
 
-def periods() -> list[str]:
-    return quarters(params()["period"]["first"], params()["period"]["last"])
+def periods() -> list[Period]:
+    """The simulated quarters, in order."""
+    return Period.span(params()["period"]["first"], params()["period"]["last"])
+
+
+def period_names() -> np.ndarray:
+    """The simulated quarters' names, indexable by quarter number."""
+    return np.array([str(q) for q in periods()], dtype=object)
 
 
 def choose(rng: np.random.Generator, shares: dict, n: int) -> np.ndarray:
@@ -55,27 +61,22 @@ class CountryWorld:
 def seasonal_volume(per_year: float, scale: float) -> np.ndarray:
     """Expected volume per quarter of the period, with seasonality and growth."""
     p, qs = params(), periods()
-    first_year = int(qs[0][:4])
-    season = np.array([p["seasonality"][int(q[-1]) - 1] for q in qs])
-    growth = p["growth_per_year"] ** np.array([int(q[:4]) - first_year for q in qs])
+    season = np.array([p["seasonality"][q.first_day.month // 3] for q in qs])  # Q1..Q4 → 0..3
+    growth = p["growth_per_year"] ** np.array([q.year - qs[0].year for q in qs])
     return per_year * scale / 4 * season * growth
 
 
 def draw_dates(rng, quarter_idx: np.ndarray) -> np.ndarray:
     """A uniform day within each given quarter."""
     qs = periods()
-    starts = np.array([quarter_start(q) for q in qs] + [quarter_start(_next(qs[-1]))])
+    starts = np.array([quarter_start(q) for q in [*qs, qs[-1].next()]])
     length = np.diff(starts).astype(np.int64)
     return starts[quarter_idx] + rng.integers(0, length[quarter_idx])
 
 
-def _next(q: str) -> str:
-    y, n = int(q[:4]), int(q[-1])
-    return f"{y + n // 4}-Q{n % 4 + 1}"
-
-
 def period_end() -> np.datetime64:
-    return quarter_start(_next(periods()[-1])) - np.timedelta64(1, "D")
+    """The last simulated day."""
+    return np.datetime64(periods()[-1].last_day, "D")
 
 
 def simulate_victims(rng, country: str, scale: float) -> pd.DataFrame:
@@ -107,7 +108,7 @@ def simulate_victims(rng, country: str, scale: float) -> pd.DataFrame:
         {
             "person_key": random_keys(rng, n, f"pk-{country.lower()}-"),
             "country": country,
-            "entry_period": np.array(periods(), dtype=object)[qi],
+            "entry_period": period_names()[qi],
             "entry_date": draw_dates(rng, qi),
             "exploitation_form": form,
             "route_stage": stage,

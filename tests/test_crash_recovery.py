@@ -21,6 +21,7 @@ from dp.spec import release_spec
 from pipelines.release import _publish
 from pipelines.warehouse import connect
 from tests.conftest import snapshot
+from thb.periods import Period
 from thb.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -183,7 +184,7 @@ def assert_published_once(data: Path, periods: list[str]) -> None:
     con = connect(scratch / "warehouse.duckdb")
     try:
         for period in (p for p in periods if "-Q" in p):
-            folder = _publish(con, Settings(data_dir=scratch), ledger.latest(con, period))
+            folder = _publish(con, Settings(data_dir=scratch), ledger.latest(con, Period.parse(period)))
             assert files(folder) == files(data / "release" / f"{period}.1")
             assert counts[f"{period}.1"] == len(pd.read_parquet(folder / "counts.parquet"))
     finally:
@@ -205,7 +206,7 @@ def test_a_release_killed_at_a_crash_point_is_published_once(point, ingested_cop
     target, when, status = RELEASE_CRASHES[point]
     killed(thb_env, data, "release", QUARTER, kill=(target, when))
     con = connect(data / "warehouse.duckdb", read_only=True)
-    charged = ledger.latest(con, QUARTER)
+    charged = ledger.latest(con, Period.parse(QUARTER))
     stored = ledger.stored(con, f"{QUARTER}.1") if charged else None
     con.close()
     assert (charged is None) == (when == "before" and target == "dp.ledger:record")

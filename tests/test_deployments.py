@@ -27,7 +27,7 @@ def test_the_quarterly_release_runs_after_each_quarter_is_complete():
     from datetime import date, timedelta
 
     from dp.spec import release_spec
-    from pipelines.release import quarter_end
+    from thb.periods import Period
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     cron = next(d for d in spec["deployments"] if d["name"] == "quarterly-release")["schedules"][0]["cron"]
@@ -35,4 +35,4 @@ def test_the_quarterly_release_runs_after_each_quarter_is_complete():
     for month in map(int, months.split(",")):
         run = date(2025, month, int(day))
         closed = {2: "2024-Q4", 5: "2025-Q1", 8: "2025-Q2", 11: "2025-Q3"}[month]
-        assert quarter_end(closed) + timedelta(days=release_spec().grace_days) < run
+        assert Period.parse(closed).last_day + timedelta(days=release_spec().grace_days) < run

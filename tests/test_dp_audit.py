@@ -25,6 +25,7 @@ from dp.audit import (
 )
 from dp.measure import gaussian, joint_counts, loss, marginal, plan
 from dp.spec import release_spec
+from thb.periods import Period
 
 SPEC = release_spec()
 DS = SPEC.datasets["cases"]
@@ -40,7 +41,7 @@ def busiest(ingested) -> np.ndarray:
         area, period = con.sql(
             "SELECT reporting_country, first_quarter FROM linked.persons GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
         ).fetchall()[0]
-        joint = joint_counts(con, DS, period)[area]
+        joint = joint_counts(con, DS, Period.parse(period))[area]
     finally:
         con.close()
     assert joint.sum() >= 10  # a real quarter with persons (the noise does not depend on how many)

@@ -11,6 +11,7 @@ from dp.spec import release_spec
 from pipelines.ingest import ingest
 from pipelines.release import sources_by_country
 from simulator import simulate
+from thb.periods import Period
 
 
 def test_each_year_is_estimated_for_every_country(released):
@@ -65,7 +66,7 @@ def test_estimates_come_from_the_stored_noisy_tables_only(released):
 def test_the_yearly_cap_includes_the_estimates(released):
     con = duckdb.connect(str(released / "warehouse.duckdb"), read_only=True)
     spec = release_spec()
-    load = ledger.year_load(con, "2024")
+    load = ledger.year_load(con, Period.parse("2024"))
     con.close()
     b = spec.budget
     expected = b.release_rho * b.shares["cases"] + 4 * b.release_rho * b.shares["screenings"] + spec.estimates.rho

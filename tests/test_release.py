@@ -18,6 +18,8 @@ from dp.spec import CUBE_DIMENSIONS, domain, release_spec
 from pipelines import release as release_module
 from pipelines.release import release_quarter
 from pipelines.warehouse import connect
+from thb.errors import ReleaseStateError
+from thb.periods import Period
 from thb.settings import Settings
 
 AREAS = codes("reporting_country")
@@ -104,8 +106,8 @@ def test_publishing_again_returns_the_release_byte_for_byte(released):
     con = duckdb.connect(str(released / "warehouse.duckdb"))
     try:
         charges = con.sql("SELECT count(*) FROM ledger.charges").fetchall()
-        again = release_quarter(con, Settings(data_dir=released), "2024-Q3")
-        assert again["status"] == "already published" and not again["noise_drawn"]
+        again = release_quarter(con, Settings(data_dir=released), Period.parse("2024-Q3"))
+        assert again.status == "already published" and not again.noise_drawn
         assert con.sql("SELECT count(*) FROM ledger.charges").fetchall() == charges
     finally:
         con.close()
@@ -122,14 +124,14 @@ def test_a_crash_after_the_charge_is_recovered_without_new_noise(one_source_rele
     monkeypatch.setattr(release_module, "_publish", crash)
     con = connect(settings.warehouse)
     with pytest.raises(RuntimeError):
-        release_quarter(con, settings, "2024-Q2")
+        release_quarter(con, settings, Period.parse("2024-Q2"))
     stored = ledger.stored(con, "2024-Q2.1")
-    assert ledger.latest(con, "2024-Q2").status == "measured"
+    assert ledger.latest(con, Period.parse("2024-Q2")).status is ledger.Status.MEASURED
     assert not (data / "release/2024-Q2.1").exists()
     con.close()
     monkeypatch.undo()
     summary = release("2024-Q2")  # the real flow
-    assert summary["status"] == "recovered and published" and not summary["noise_drawn"]
+    assert summary.status == "recovered and published" and not summary.noise_drawn
     con = connect(settings.warehouse, read_only=True)
     assert ledger.stored(con, "2024-Q2.1") == stored
     assert con.sql("SELECT count(*) FROM ledger.releases").fetchall() == [(1,)]
@@ -149,7 +151,7 @@ def test_a_crash_after_the_charge_is_recovered_without_new_noise(one_source_rele
 def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, world):
     data, release = one_source_released
     first = release("2025-Q1")
-    assert first["release_id"] == "2025-Q1.1"
+    assert first.release_id == "2025-Q1.1"
     # late records for 2025-Q1 arrive in a new delivery, then an explicit revision
     late = data / "landing/DE/DE-POL-BKA/bka_lagebild_late.csv"
     src = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size).read_text(
@@ -167,12 +169,12 @@ def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, wor
 
     assert ingest(data)["total"]["loaded"] == 1
     second = release("2025-Q1", revise=True)
-    assert second["release_id"] == "2025-Q1.2" and second["noise_drawn"]
+    assert second.release_id == "2025-Q1.2" and second.noise_drawn
     assert sorted(table(data, "releases").release_id) == ["2025-Q1.1", "2025-Q1.2"]
     assert table(data, "latest_releases").release_id.tolist() == ["2025-Q1.2"]
     con = connect(Settings(data_dir=data).warehouse, read_only=True)
     share = 2 * release_spec().budget.release_rho  # two releases; σ rounded up spends a little less
-    assert share * 0.99 <= ledger.spent(con, "2025-Q1") <= share
+    assert share * 0.99 <= ledger.spent(con, Period.parse("2025-Q1")) <= share
     snapshot = con.sql("SELECT count(*) FROM ledger.measurements").fetchall()
     con.close()
     with pytest.raises(ledger.BudgetExceeded, match="quarterly cap"):
@@ -193,7 +195,7 @@ def test_the_year_cap_counts_a_quarter_every_quarters_screenings_and_annual_tabl
     def charge(release_id, scope, dataset, rho):
         ledger.record(
             con,
-            ledger.Release(release_id, scope, 1, "measured", rho, 1, b.delta, now),
+            ledger.Release(release_id, Period.parse(scope), 1, ledger.Status.MEASURED, rho, 1, b.delta, now),
             "x",
             "1",
             [
@@ -211,16 +213,16 @@ def test_the_year_cap_counts_a_quarter_every_quarters_screenings_and_annual_tabl
         )
 
     charge("2025-Q2.1", "2025-Q2", "cases", 0.4)
-    ledger.check_caps(con, spec, "2025-Q3", {"cases": 0.4})  # other quarters hold other persons
+    ledger.check_caps(con, spec, Period.parse("2025-Q3"), {"cases": 0.4})  # other quarters hold other persons
     charge("2025-Q1.1", "2025-Q1", "screenings", 0.3)  # screened applicants may be anyone of the year
     with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
-        ledger.check_caps(con, spec, "2025-Q3", {"screenings": 0.31})
+        ledger.check_caps(con, spec, Period.parse("2025-Q3"), {"screenings": 0.31})
     charge("2025.1", "2025", "capture_histories", b.rho_per_year - 0.7)
-    assert ledger.year_load(con, "2025") == pytest.approx(b.rho_per_year)
+    assert ledger.year_load(con, Period.parse("2025")) == pytest.approx(b.rho_per_year)
     with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
-        ledger.check_caps(con, spec, "2025-Q2", {"cases": 1e-6})  # the persons who carry the most
-    ledger.check_caps(con, spec, "2025-Q4", {"cases": 0.4})  # Q4's persons carry less than Q2's
-    ledger.check_caps(con, spec, "2026-Q1", {"cases": 0.4})  # a new year
+        ledger.check_caps(con, spec, Period.parse("2025-Q2"), {"cases": 1e-6})  # the persons who carry the most
+    ledger.check_caps(con, spec, Period.parse("2025-Q4"), {"cases": 0.4})  # Q4's persons carry less than Q2's
+    ledger.check_caps(con, spec, Period.parse("2026-Q1"), {"cases": 0.4})  # a new year
 
 
 def test_a_released_person_stays_in_their_quarter(one_source_released):
@@ -231,7 +233,7 @@ def test_a_released_person_stays_in_their_quarter(one_source_released):
         "AND first_quarter >= '2024-Q2' ORDER BY first_quarter LIMIT 1"
     ).fetchall()[0]
     con.close()
-    assert release(quarter)["noise_drawn"]
+    assert release(quarter).noise_drawn
     from pipelines.ingest import ingest
 
     folder = data / "landing/DE/DE-POL-BKA"
@@ -256,9 +258,9 @@ def test_an_incomplete_quarter_is_not_released(one_source_released):
 
     data, _ = one_source_released
     con = connect(Settings(data_dir=data).warehouse)
-    with pytest.raises(ValueError, match="not complete yet"):
-        release_quarter(con, Settings(data_dir=data), "2025-Q4", today=date(2026, 1, 20))
-    assert ledger.latest(con, "2025-Q4") is None
+    with pytest.raises(ReleaseStateError, match="not complete yet"):
+        release_quarter(con, Settings(data_dir=data), Period.parse("2025-Q4"), today=date(2026, 1, 20))
+    assert ledger.latest(con, Period.parse("2025-Q4")) is None
     con.close()
 
 
@@ -273,7 +275,7 @@ def test_publication_ignores_interrupted_attempts_and_foreign_folders(released, 
     assert len(table(tmp_path, "releases")) == 15  # 12 quarters and 3 years
     assert not (folder / ".thb_release.duckdb.999").exists()
     tables = {"releases": pd.read_parquet(folder / "2025-Q3.1/releases.parquet").assign(rho=0.3)}
-    with pytest.raises(RuntimeError, match="another measurement"):
+    with pytest.raises(ReleaseStateError, match="another measurement"):
         write_folder(folder, "2025-Q3.1", tables, {})
 
 
@@ -284,7 +286,7 @@ def test_every_published_zero_is_flagged(released):
 
 def test_revising_an_unreleased_quarter_is_an_error(one_source_released):
     _, release = one_source_released
-    with pytest.raises(ValueError, match="no published release to revise"):
+    with pytest.raises(ReleaseStateError, match="no published release to revise"):
         release("2024-Q4", revise=True)
 
 
@@ -348,7 +350,7 @@ def test_intervals_cover_the_confidential_counts(realistic):
     spec = release_spec()
     ds = spec.datasets["cases"]
     con = duckdb.connect(str(realistic / "warehouse.duckdb"), read_only=True)
-    joint = joint_counts(con, ds, "2025-Q2")
+    joint = joint_counts(con, ds, Period.parse("2025-Q2"))
     con.close()
     scales = plan(spec, "cases")
     truth = {}

@@ -14,6 +14,7 @@ from dp.measure import gaussian, joint_counts, marginal, plan
 from dp.spec import release_spec
 from pipelines.link import link
 from pipelines.warehouse import connect
+from thb.periods import Period
 
 SPEC = release_spec()
 
@@ -21,7 +22,7 @@ SPEC = release_spec()
 def _counts(warehouse, dataset: str, period: str):
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return joint_counts(con, SPEC.datasets[dataset], period)
+        return joint_counts(con, SPEC.datasets[dataset], Period.parse(period))
     finally:
         con.close()
 

@@ -1,17 +1,25 @@
 """The `thb` command line (DESIGN.md). Data lives under ./data, or $THB_DATA_DIR."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from thb.console import console, rich_progress
+from thb.errors import BudgetError, ThbError, UserInputError
+from thb.periods import Period
 from thb.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.release import ReleaseSummary
 
 app = typer.Typer(
     help="THB Observatory: privacy-preserving statistics on trafficking in human beings.",
@@ -60,13 +68,18 @@ def _prefect_ready() -> None:
 
 
 @contextlib.contextmanager
-def _clear_errors(verbose: bool):
-    """A failure outside any one file (the warehouse locked, the disk full) ends with one
-    clear line, not a traceback; files already loaded stay loaded."""
+def _clear_errors(verbose: bool = False) -> Iterator[None]:
+    """Every error ends with one clear line and its exit code, not a traceback: ours (a
+    `ThbError`, its code by its class), or a failure outside any one file (the warehouse
+    locked, the disk full); files already loaded stay loaded."""
     import duckdb
 
     try:
         yield
+    except ThbError as exc:
+        word = "refused" if isinstance(exc, BudgetError) else "error"
+        console.print(f"[red]{word}:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
     except duckdb.IOException as exc:
         if verbose:
             raise
@@ -157,31 +170,23 @@ def release(
     if preview:
         _preview()
         return
-    _quiet_prefect(verbose)
-    from dp.ledger import BudgetExceeded
-    from pipelines.release import release as flow
-    from pipelines.warehouse import connect
-
-    settings = Settings()
     with _clear_errors(verbose):
+        Period.parse(period)  # a malformed period is refused before Prefect starts
+        _quiet_prefect(verbose)
+        from pipelines.release import release as flow
+        from pipelines.warehouse import connect
+
+        settings = Settings()
         connect(settings.warehouse).close()
         _prefect_ready()
-        try:
-            summary = flow(period, revise, settings.data_dir, force)
-        except BudgetExceeded as exc:
-            console.print(f"[red]refused:[/] {exc}")
-            raise typer.Exit(3) from None
-        except ValueError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
+        summary = flow(period, revise, settings.data_dir, force)
     _print_release(summary)
 
 
-def _print_release(s: dict) -> None:
-    noise = "noise drawn by OpenDP" if s["noise_drawn"] else "no noise drawn"
+def _print_release(s: "ReleaseSummary") -> None:
+    noise = "noise drawn by OpenDP" if s.noise_drawn else "no noise drawn"
     console.print(
-        f"[bold]{s['release_id']}[/] {s['status']} ({noise}); ρ = {s['rho']:.4g}, "
-        f"ε = {s['epsilon']:.3g}\n  {escape(s['folder'])}"
+        f"[bold]{s.release_id}[/] {s.status} ({noise}); ρ = {s.rho:.4g}, ε = {s.epsilon:.3g}\n  {escape(s.folder)}"
     )
 
 
@@ -244,7 +249,7 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                         "rho_per_year": spec.budget.rho_per_year,
                         "delta": spec.budget.delta,
                     },
-                    "scopes": rows,
+                    "scopes": [dataclasses.asdict(r) for r in rows],
                 },
                 indent=1,
             )
@@ -255,12 +260,12 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
         table.add_column(col, justify="right" if col not in ("scope", "releases") else "left")
     for r in rows:
         table.add_row(
-            r["scope"],
-            ", ".join(r["releases"]),
-            f"{r['rho_spent']:.4g}",
-            f"{r['epsilon_spent']:.3g}",
-            f"{r['rho_left_quarter']:.4g}" if r["rho_left_quarter"] is not None else "—",
-            f"{r['rho_left_year']:.4g}",
+            r.scope,
+            ", ".join(r.releases),
+            f"{r.rho_spent:.4g}",
+            f"{r.epsilon_spent:.3g}",
+            f"{r.rho_left_quarter:.4g}" if r.rho_left_quarter is not None else "—",
+            f"{r.rho_left_year:.4g}",
         )
     console.print(table if rows else "Nothing has been released yet.")
 
@@ -322,14 +327,12 @@ def mse_estimate(
     """Estimate the total population (seen and unseen) from a capture-history table."""
     from dp.mse import CaptureData, CaptureDataError, Estimator
 
-    pairs = [tuple(p.split(":")) for p in include]
-    try:
-        if any(len(p) != 2 for p in pairs):
-            raise CaptureDataError("--include takes two list names joined by ':', e.g. NGO:POLICE")
-        estimator = Estimator(CaptureData.read(file), pthresh, pairs)
-    except CaptureDataError as exc:
-        console.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    with _clear_errors():
+        pairs = [_list_pair(p) for p in include]
+        try:
+            estimator = Estimator(CaptureData.read(file), pthresh, pairs)
+        except CaptureDataError as exc:
+            raise CaptureDataError(f"{file}: {exc}") from None
     result = estimator.bootstrap(nboot, seed) if nboot else estimator.point()
     if as_json:
         out = result.as_dict()
@@ -352,6 +355,13 @@ def mse_estimate(
         + (f"; empty overlaps (structural zeros): {', '.join(result.empty_overlaps)}" if result.empty_overlaps else "")
         + f"  (p < {pthresh:g}; {nboot} resamples, seed {seed})"
     )
+
+
+def _list_pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not (a and sep and b) or ":" in b:
+        raise UserInputError("--include takes two list names joined by ':', e.g. NGO:POLICE")
+    return a, b
 
 
 @contracts.command("build")

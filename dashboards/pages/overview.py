@@ -5,6 +5,7 @@ from dash import html
 
 from dashboards import theme
 from dashboards.data import ANY, DIMENSIONS
+from thb.periods import Period
 
 name, path, title = "overview", "/", "Overview"
 filters = ("area", "quarter")
@@ -15,7 +16,12 @@ intro = (
 
 
 def _year_ago(quarter: str) -> str:
-    return f"{int(quarter[:4]) - 1}{quarter[4:]}"
+    """
+    >>> _year_ago("2025-Q3")
+    '2024-Q3'
+    """
+    q = Period.parse(quarter)
+    return str(Period(q.year - 1, q.quarter))
 
 
 def frame(data, state):
