@@ -6,7 +6,7 @@ SEED   ?= 2025
 SCALE  ?= 1
 export THB_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: demo test install clean
+.PHONY: demo test check install clean
 
 $(BIN)/thb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: install  ## simulate, ingest, publish every quarter's DP release, then ser
 	$(BIN)/thb pipeline run
 	$(BIN)/thb dashboard
 
-test: install  ## the whole test suite
+check: install  ## the gates: lint, format and types (configured in pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: check  ## the gates, then the whole suite: unit, integration and doctests, in parallel
 	$(BIN)/pytest
 
 clean:

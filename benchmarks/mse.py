@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from thb.settings import shared_data
+from thb.settings import Settings
 
-DATA = shared_data() / "mse"
+DATA = Settings().shared_data / "mse"
 THB = Path(sys.executable).with_name("thb")
 
 

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from dp.mse import CaptureData, CaptureDataError, Estimator, Model, NotEstimable, _exists
 from thb.cli import app
-from thb.settings import shared_data
+from thb.settings import Settings
 
-DATA = shared_data() / "mse"
+DATA = Settings().shared_data / "mse"
 REFERENCE = {"UKdat": (11_418, 9_267, 14_307), "UKdat_5": (11_313, 8_785, 14_701)}
 
 

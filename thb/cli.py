@@ -107,7 +107,12 @@ def simulate(
     from pipelines.progress import reporting, step
     from simulator import simulate as run
 
-    with rich_progress() as reporter, reporting(reporter), step("simulating countries", 8) as advance:
+    with (
+        _clear_errors(),
+        rich_progress() as reporter,
+        reporting(reporter),
+        step("simulating countries", 8) as advance,
+    ):
         summary = run(out, seed=seed, scale=scale, progress=advance)
     table = Table(title=f"Simulated world (seed {seed}, scale {scale})")
     for col in ("country", "victims", "seen", "rows", "files"):
@@ -225,7 +230,8 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
     from dp.spec import release_spec
 
     settings = Settings()
-    spec = release_spec()
+    with _clear_errors():
+        spec = release_spec()
     if not settings.warehouse.exists():
         rows = []
     else:
@@ -371,7 +377,8 @@ def contracts_build():
     from data_contracts.build import write_suites
 
     settings = Settings()
-    paths = write_suites(load_sources(settings.connectors_dir), settings.contracts_dir)
+    with _clear_errors():
+        paths = write_suites(load_sources(settings.connectors_dir), settings.contracts_dir)
     console.print(f"Wrote {len(paths)} suites to [bold]{escape(str(settings.contracts_dir))}[/]")
 
 

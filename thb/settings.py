@@ -5,7 +5,6 @@
 PosixPath('/tmp/x/warehouse.duckdb')
 """
 
-import os
 from functools import cached_property
 from pathlib import Path
 
@@ -13,14 +12,6 @@ from pydantic import ByteSize
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_data() -> Path:
-    """The published datasets (../shared/data beside the checkout; THB_SHARED_DATA overrides)."""
-    for candidate in (os.environ.get("THB_SHARED_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    raise FileNotFoundError("the published datasets (shared/data) were not found: set THB_SHARED_DATA")
 
 
 class Settings(BaseSettings):
@@ -35,6 +26,8 @@ class Settings(BaseSettings):
     # a delivery larger than this, or an XLSX that would inflate beyond it, is quarantined
     # unread (THB_MAX_FILE_SIZE=512MiB); the largest real quarterly export is a few MB
     max_file_size: ByteSize = ByteSize(256 * 2**20)
+    # published reference datasets (capture-history tables for MSE), beside the checkout
+    shared_data: Path = REPO.parent / "shared" / "data"
 
     @cached_property
     def landing(self) -> Path:
