@@ -66,10 +66,16 @@ class Period:
 
     @property
     def is_quarter(self) -> bool:
+        """True for a quarter, False for a calendar year."""
         return self.quarter is not None
 
     @property
     def is_year(self) -> bool:
+        """True for a calendar year, False for a quarter.
+
+        >>> Period.parse("2024").is_year, Period.parse("2024-Q1").is_year
+        (True, False)
+        """
         return self.quarter is None
 
     @property
@@ -79,10 +85,20 @@ class Period:
 
     @property
     def first_day(self) -> date:
+        """The period's first day: 1 January for a year.
+
+        >>> Period.parse("2024").first_day, Period.parse("2024-Q4").first_day
+        (datetime.date(2024, 1, 1), datetime.date(2024, 10, 1))
+        """
         return date(self.year, 3 * (self.quarter or 1) - 2, 1)
 
     @property
     def last_day(self) -> date:
+        """The period's last day, included: the day before the next period starts.
+
+        >>> Period.parse("2024").last_day, Period.parse("2024-Q1").last_day  # a leap year's February
+        (datetime.date(2024, 12, 31), datetime.date(2024, 3, 31))
+        """
         return self.next().first_day - timedelta(days=1)
 
     def quarters(self) -> list[Period]:
@@ -96,6 +112,12 @@ class Period:
         return Period(self.year + self.quarter // 4, self.quarter % 4 + 1)
 
     def contains(self, day: date) -> bool:
+        """Whether ``day`` falls in the period, both ends included.
+
+        >>> q = Period.parse("2024-Q3")
+        >>> q.contains(date(2024, 9, 30)), q.contains(date(2024, 10, 1))
+        (True, False)
+        """
         return self.first_day <= day <= self.last_day
 
     @property

@@ -31,16 +31,21 @@ class Settings(BaseSettings):
 
     @cached_property
     def landing(self) -> Path:
+        """Where sources deliver their exports: data_dir/landing/<country>/<source_id>/."""
         return self.data_dir / "landing"
 
     @cached_property
     def quarantine(self) -> Path:
+        """Where refused deliveries are moved whole, each beside a report that names the failed
+        checks, columns and record numbers, never a value from the file."""
         return self.data_dir / "quarantine"
 
     @cached_property
     def warehouse(self) -> Path:
+        """The private DuckDB warehouse: never published, never opened by the dashboard."""
         return self.data_dir / "warehouse.duckdb"
 
     @cached_property
     def release_dir(self) -> Path:
+        """The published releases: one folder each, and the readers' database thb_release.duckdb."""
         return self.data_dir / "release"
