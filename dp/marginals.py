@@ -44,18 +44,48 @@ class MarginalAlgebra:
         self._lifts: dict[tuple[Marginal, Marginal], np.ndarray] = {}
 
     def canonical(self, attrs) -> Marginal:
+        """The marginal on these attributes, named in the algebra's order (each once).
+
+        >>> MarginalAlgebra({"a": 2, "b": 3}).canonical(["b", "a", "b"])
+        ('a', 'b')
+        """
         return tuple(a for a in self.attributes if a in set(attrs))
 
     def cells(self, m: Marginal) -> int:
+        """The number of cells of marginal m; the total, (), has one.
+
+        >>> alg = MarginalAlgebra({"a": 2, "b": 3})
+        >>> alg.cells(("a", "b")), alg.cells(())
+        (6, 1)
+        """
         return math.prod(self.sizes[a] for a in m)
 
     def c2(self, m: Marginal) -> float:
+        """c_S² = ∏_{i∉S} n_i: how many cells of the full domain each cell of marginal S adds up.
+
+        >>> alg = MarginalAlgebra({"a": 2, "b": 3})
+        >>> alg.c2(("a",)), alg.c2(()), alg.c2(("a", "b"))
+        (3, 6, 1)
+        """
         return math.prod(n for a, n in self.sizes.items() if a not in m)
 
     def subsets(self, m: Marginal) -> list[Marginal]:
+        """Every subset of m, smallest first: the residuals that marginal m holds.
+
+        >>> MarginalAlgebra({"a": 2, "b": 3}).subsets(("a", "b"))
+        [(), ('a',), ('b',), ('a', 'b')]
+        """
         return [c for k in range(len(m) + 1) for c in itertools.combinations(m, k)]
 
     def pi(self, a: Marginal, t: Marginal) -> float:
+        """π(A, T) = ∏_{i∈A} (1 - 1/n_i) ∏_{i∈T∖A} 1/n_i: the weight of residual A in the
+        per-cell variance of marginal T. Over the residuals of T the weights add up to 1.
+
+        >>> alg = MarginalAlgebra({"a": 2, "b": 3})
+        >>> t = ("a", "b")
+        >>> round(alg.pi(("a",), t), 4), round(sum(alg.pi(a, t) for a in alg.subsets(t)), 12)
+        (0.1667, 1.0)
+        """
         return math.prod((1 - 1 / self.sizes[i]) if i in a else 1 / self.sizes[i] for i in t)
 
     def lift(self, s: Marginal, a: Marginal) -> np.ndarray:
@@ -74,6 +104,14 @@ class MarginalAlgebra:
     # --- the error of a workload under a strategy ----------------------------------
 
     def precision(self, a: Marginal, weights: dict[Marginal, float]) -> float:
+        """P_A = Σ_{S⊇A} c_S² w_S: the precision of the estimate of residual A from marginals
+        measured with precisions {S: w_S}; 0 when no measured marginal holds A.
+
+        >>> alg = MarginalAlgebra({"a": 2, "b": 3})
+        >>> w = {("a",): 1.0, ("a", "b"): 2.0}
+        >>> alg.precision(("a",), w), alg.precision(("b",), w), alg.precision(("b",), {("a",): 1.0})
+        (5.0, 2.0, 0)
+        """
         return sum(self.c2(s) * w for s, w in weights.items() if set(a) <= set(s))
 
     def variance(self, t: Marginal, weights: dict[Marginal, float]) -> float:
