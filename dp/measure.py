@@ -27,10 +27,21 @@ AREAS = codes("reporting_country")
 
 
 def marginal_name(m: Marginal) -> str:
+    """A marginal's name in the ledger and the methodology: its attributes joined by ``*``,
+    ``total`` for the grand total; `marginal_of` reads it back.
+
+    >>> marginal_name(("exploitation_form", "gender")), marginal_name(())
+    ('exploitation_form*gender', 'total')
+    """
     return "*".join(m) or "total"
 
 
 def marginal_of(name: str) -> Marginal:
+    """The marginal a `marginal_name` names.
+
+    >>> marginal_of("exploitation_form*gender"), marginal_of("total")
+    (('exploitation_form', 'gender'), ())
+    """
     return () if name == "total" else tuple(name.split("*"))
 
 
