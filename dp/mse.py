@@ -84,6 +84,8 @@ class CaptureData:
 
     @classmethod
     def read(cls, path: Path | str) -> "CaptureData":
+        """The table in a CSV file, checked as by `from_frame`. A file pandas cannot read is a
+        `CaptureDataError` naming the exception's type only, not its message."""
         try:
             frame = pd.read_csv(path)
         except Exception as exc:
@@ -92,10 +94,12 @@ class CaptureData:
 
     @property
     def patterns(self) -> np.ndarray:
+        """The capture history of each count: one 0/1 row per non-empty history (`all_patterns`)."""
         return all_patterns(len(self.lists))
 
     @property
     def observed(self) -> float:
+        """The number of cases seen, on any list."""
         return float(self.counts.sum())
 
     def informative(self) -> "CaptureData":
@@ -113,20 +117,41 @@ class CaptureData:
 
 
 def all_patterns(k: int) -> np.ndarray:
+    """Every non-empty capture history over k lists, one 0/1 row each (the first list varies
+    slowest): the order of `CaptureData.counts`.
+
+    >>> all_patterns(2)
+    array([[0., 1.],
+           [1., 0.],
+           [1., 1.]])
+    """
     return np.array([p for p in itertools.product([0, 1], repeat=k) if any(p)], dtype=float)
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
+    """A log-linear model beyond its main effects: pairs of lists (indices into the data's
+    lists) with a fitted interaction, and pairs whose empty overlap is a structural zero."""
+
     terms: tuple[Pair, ...] = ()  # fitted two-list interactions
     empty: tuple[Pair, ...] = ()  # pairs no case shares: structural zeros
 
     def add(self, pair: Pair, overlap: float) -> "Model":
+        """The model with one more pair: an interaction if the two lists share cases
+        (`overlap` > 0), else a structural zero.
+
+        >>> Model().add((0, 1), overlap=12.0).add((0, 2), overlap=0.0)
+        Model(terms=((0, 1),), empty=((0, 2),))
+        """
         return Model(self.terms, self.empty + (pair,)) if overlap == 0 else Model(self.terms + (pair,), self.empty)
 
 
 @dataclasses.dataclass
 class Estimate:
+    """An MSE result: the cases seen; the estimated total, seen and unseen; its BCa interval
+    (None, and `nboot` 0, for a point estimate); the selected model's interactions and empty
+    overlaps, as "A:B" list pairs; and the p-value threshold of the selection."""
+
     observed: float
     estimate: float
     ci95: tuple[float, float] | None
@@ -136,6 +161,11 @@ class Estimate:
     nboot: int
 
     def as_dict(self) -> dict:
+        """The result in JSON's types (the interval as a list), for `thb mse --json`.
+
+        >>> Estimate(221.0, 487.2, (401.5, 655.0), ["A:B"], [], 0.02, 1000).as_dict()["ci95"]
+        [401.5, 655.0]
+        """
         return {
             "observed": self.observed,
             "estimate": self.estimate,
