@@ -77,6 +77,7 @@ class AuditResult:
 
     @property
     def passed(self) -> bool:
+        """Whether both empirical lower bounds are within the stated loss: ε_lb ≤ ε and μ_lb ≤ μ."""
         return self.epsilon_lb <= self.epsilon and self.mu_lb <= self.mu
 
 

@@ -58,10 +58,20 @@ def known_dependence(spec: ReleaseSpec, types: dict[str, str]) -> list[tuple[str
 
 
 def scale(spec: ReleaseSpec) -> float:
+    """The noise scale σ of the capture-history tables: a Gaussian at sensitivity 1 spends
+    ρ = 1 / (2σ²), the spec's budget for the estimates.
+
+    >>> from dp.spec import release_spec
+    >>> spec = release_spec()
+    >>> math.isclose(1 / (2 * scale(spec) ** 2), spec.estimates.rho)
+    True
+    """
     return 1 / math.sqrt(2 * spec.estimates.rho)
 
 
 def measure(true: dict[str, np.ndarray], sigma: float) -> dict[str, list[int]]:
+    """Per country, its capture-history table with OpenDP's discrete Gaussian noise of scale σ
+    on every cell; a noisy count may be negative."""
     mechanism = gaussian(sigma)
     return {country: mechanism([int(v) for v in counts]) for country, counts in true.items()}
 
@@ -115,6 +125,8 @@ def table(
     noisy: dict[str, list[int]],
     sigma: float,
 ) -> pd.DataFrame:
+    """The published `estimates` table of a year, one row per country, from its noisy table
+    (`estimate`); `model` holds the fitted interactions, or why no estimate is published."""
     rows = []
     for country, types in sources.items():
         r = estimate(spec, list(types), noisy[country], sigma, known_dependence(spec, types))

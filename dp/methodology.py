@@ -20,6 +20,9 @@ def _code_lists() -> str:
 
 
 def methodology(release_id: str, facts: dict) -> str:
+    """METHODOLOGY.md of a quarterly release: what is counted, the privacy loss spent and the
+    measured tables (from `facts`, the release's row and its ledger charges), how to read an
+    interval, and the code lists."""
     spec = release_spec()
     level = round(spec.interval_level * 100)
     scales = "\n".join(
@@ -85,6 +88,8 @@ These are persons the sources saw, not all victims: most victims are never ident
 
 
 def annual_methodology(release_id: str, facts: dict) -> str:
+    """METHODOLOGY.md of an annual release of hidden-population estimates: the MSE model and its
+    assumptions in plain words, the privacy loss spent (from `facts`) and how to read the interval."""
     spec = release_spec()
     e = spec.estimates
     pathways = "; ".join(
