@@ -32,6 +32,9 @@ MAX_NAME_BYTES = 200  # leaves room for a quarantine suffix and '.report.json' w
 
 @dataclasses.dataclass
 class Delivery:
+    """A file found in landing/: its path and bytes, the source mapping and export it routes
+    to (or the `problem` that stops it), and how it stands against the manifest."""
+
     path: Path
     rel: str  # relative to landing/, with forward slashes (and invisible characters escaped)
     sha256: str
@@ -55,6 +58,7 @@ class Delivery:
 
     @property
     def kind(self) -> str | None:
+        """The export kind of a routed delivery (``case`` or ``screening``), else None."""
         return self.spec.kind if self.spec else None
 
     def routed(self) -> tuple[SourceMapping, FileSpec]:
@@ -65,6 +69,14 @@ class Delivery:
 
 
 def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex, read 1 MiB at a time (never whole into memory).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"case_id"), f.flush()
+    ...     sha256_of(Path(f.name)) == hashlib.sha256(b"case_id").hexdigest()
+    True
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):

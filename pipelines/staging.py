@@ -63,6 +63,8 @@ class Staging:
             )
 
     def fail(self, file_id: str, stage: str, failures: list[Failure]) -> None:
+        """Record what failed in a file; its failed stage (route, read, structure or contract)
+        is the first one recorded."""
         self.failures.setdefault(file_id, []).extend(failures)
         self.failed_stage.setdefault(file_id, stage)
 
@@ -177,6 +179,8 @@ class Staging:
                 self.fail(file_id, "contract", [Failure(f.check, f.description, f.field, column, len(recs), recs)])
 
     def close(self) -> None:
+        """Drop the run's TEMP tables and delete its working folder, which holds the UTF-8
+        copies of deliveries in other encodings."""
         for source_id, kind in self.raw:
             self.con.sql(f"DROP TABLE IF EXISTS stage_raw_{raw_table(source_id, kind)}")
         for kind in KIND_SCHEMA:

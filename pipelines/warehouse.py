@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS landing.manifest (
 
 
 def table_of(kind: str) -> str:
+    """The harmonised table of an export kind, as data_contracts/schema.yaml names it.
+
+    >>> table_of("case"), table_of("screening")
+    ('harmonised.case_records', 'harmonised.screenings')
+    """
     return schema(KINDS[kind])["table"]
 
 
