@@ -43,6 +43,7 @@ FILTER_LABELS = {
 
 
 def default_release_path() -> Path:
+    """$THB_RELEASE, else thb_release.duckdb in the release folder of $THB_DATA_DIR (default ./data)."""
     data = Path(os.environ.get("THB_DATA_DIR", "data"))
     return Path(os.environ.get("THB_RELEASE", data / "release" / "thb_release.duckdb"))
 
@@ -87,6 +88,9 @@ def _options(name: str, state: dict) -> list[dict]:
 
 
 def control(page, name: str, state: dict):
+    """One control of a page, labelled and set to `state`, with id <page>-<name>: status and
+    stage are radio buttons in a fieldset named by its legend, the others dropdowns (several
+    countries may be chosen for `areas`)."""
     cid = f"{page.name}-{name}"
     widget: Component
     if name in ("status", "stage"):
@@ -106,6 +110,8 @@ def control(page, name: str, state: dict):
 
 
 def page_layout(page, state: dict):
+    """A page as first drawn: title, introduction, controls, then empty slots for the graph and
+    the extra content, which the page's callback fills, and the CSV download button."""
     return html.Div(
         [
             html.H2(page.title),
@@ -134,6 +140,8 @@ def page_layout(page, state: dict):
 
 
 def citation(data: Release, state: dict, page) -> str:
+    """The comment lines that head a downloaded CSV: the release and when it was published,
+    the page, how to read the cells, and how to cite them."""
     rel = data.releases().set_index("release_id").loc[state["release"]]
     return (
         f"# THB Observatory, release {state['release']} (published {rel.published_at}). {page.title}. "
@@ -143,6 +151,13 @@ def citation(data: Release, state: dict, page) -> str:
 
 
 def search_of(page, state: dict) -> str:
+    """The URL query of a page's state: the release, then each filter; several countries are
+    joined by commas, as `resolve` reads them back.
+
+    >>> from dashboards.pages import trends
+    >>> search_of(trends, {"release": "2025-Q2.1", "areas": ["GR", "RS"], "status": "_T"})
+    '?release=2025-Q2.1&areas=GR%2CRS&status=_T'
+    """
     params = {"release": state["release"]}
     for f in page.filters:
         params[f] = ",".join(state[f]) if isinstance(state[f], list) else state[f]

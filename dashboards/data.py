@@ -56,9 +56,12 @@ class Release:
         self._con, self._version = _con, _version
 
     def available(self) -> bool:
+        """Whether the release database exists (it does not before the first release)."""
         return self.path.exists()
 
     def version(self) -> tuple:
+        """The file's identity (inode, modification time, size): the cache key, so a release
+        swapped in is read afresh. A snapshot keeps the identity it opened."""
         if self._version is not None:
             return self._version
         st = os.stat(self.path)
@@ -76,11 +79,15 @@ class Release:
             con.close()
 
     def query(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
+        """The answer to `sql` with its bound `params`, cached by the file's identity; a copy,
+        which the caller may change. Through the snapshot's connection if this is one, else
+        a read-only connection opened for the query and closed at once."""
         if self._con is not None:
             return _cached_on(self._con, str(self.path), self._version, sql, tuple(params)).copy()
         return _cached(str(self.path), self.version(), sql, tuple(params)).copy()
 
     def tables(self) -> set[str]:
+        """The names of the release database's tables."""
         return set(self.query("SELECT table_name FROM information_schema.tables").table_name)
 
     def releases(self) -> pd.DataFrame:
@@ -130,12 +137,15 @@ class Release:
         return self.query(sql, tuple(params))
 
     def coverage(self, release_ids: list[str]) -> pd.DataFrame:
+        """The rows of `coverage` (which sources delivered) of these releases; empty for none."""
         if not release_ids:
             return pd.DataFrame()
         sql = f"SELECT * FROM coverage WHERE release_id IN ({_placeholders(release_ids)})"  # noqa: S608 (placeholders)
         return self.query(sql, release_ids)
 
     def estimates(self, release_ids: list[str]) -> pd.DataFrame:
+        """The hidden-population estimates of these releases; empty for none, or in a database
+        without an `estimates` table."""
         if not release_ids or "estimates" not in self.tables():
             return pd.DataFrame()
         sql = f"SELECT * FROM estimates WHERE release_id IN ({_placeholders(release_ids)})"  # noqa: S608 (placeholders)

@@ -22,10 +22,23 @@ def label(dim: str, code: str) -> str:
 
 
 def dim_label(dim: str) -> str:
+    """The English name of a dimension: its code list's label, "Country" for ref_area.
+
+    >>> dim_label("ref_area"), dim_label("exploitation_form")
+    ('Country', 'Form of exploitation')
+    """
     return {"ref_area": "Country"}.get(dim, codelists()[LISTS.get(dim, dim)]["label"])
 
 
 def hover(frame, dim: str, level: str = LEVEL) -> list[str]:
+    """The hover text of each cell: its label, value and interval, and a note where its
+    reliability is low (obs_status u).
+
+    >>> import pandas as pd
+    >>> cell = {"ref_area": ["GR"], "obs_value": [1234], "ci_low": [1100], "ci_high": [1370], "obs_status": [""]}
+    >>> hover(pd.DataFrame(cell), "ref_area")
+    ['Greece: 1,234 (90 % interval 1,100–1,370)']
+    """
     return [
         f"{label(dim, c)}: {v:,} ({LEVEL} interval {lo:,}–{hi:,})" + (f"<br><i>{UNRELIABLE}</i>" if s == "u" else "")
         for c, v, lo, hi, s in zip(
@@ -117,6 +130,7 @@ def lines(frame, series: str, title: str, ytitle: str = "persons") -> go.Figure:
 
 
 def empty(message: str) -> go.Figure:
+    """A figure with no axes, only `message`: for a view with nothing to draw."""
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, font={"size": 15}, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_xaxes(visible=False)

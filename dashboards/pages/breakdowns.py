@@ -26,6 +26,11 @@ TABLES = {
 
 
 def table_label(key: str) -> str:
+    """The name of a table of TABLES, for the selector and the title: its dimensions' names.
+
+    >>> table_label("gender*age_group")
+    'Gender × Age group'
+    """
     return " × ".join(theme.dim_label(d) for d in TABLES[key])
 
 
