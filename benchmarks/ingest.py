@@ -37,7 +37,7 @@ INGEST = textwrap.dedent("""
     t2 = time.perf_counter()
     import resource
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"startup_s": t1 - t0, "ingest_s": t2 - t1, "summary": summary["total"], "rss_mib": rss}))
+    print(json.dumps({"startup_s": t1 - t0, "ingest_s": t2 - t1, "summary": summary.total, "rss_mib": rss}))
 """)
 
 BARE = textwrap.dedent("""

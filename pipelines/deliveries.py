@@ -17,6 +17,7 @@ import os
 import stat
 import unicodedata
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 
 import duckdb
@@ -28,6 +29,22 @@ IGNORED_PREFIXES = (".", "~$")  # hidden files, office lock files
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")  # uploads still in progress
 INVISIBLE = ("Cc", "Cf", "Cs", "Zl", "Zp")  # control, format (bidi overrides), surrogates, line breaks
 MAX_NAME_BYTES = 200  # leaves room for a quarantine suffix and '.report.json' within the 255 of most file systems
+
+
+class Status(StrEnum):
+    """How a file in landing/ stands against the manifest when it is found."""
+
+    NEW = "new"
+    UNCHANGED = "unchanged"  # these bytes were loaded from this path before
+    QUARANTINED_EARLIER = "quarantined earlier"  # these bytes were quarantined from this path before
+
+
+class Outcome(StrEnum):
+    """What happened to a delivery, as the manifest records it."""
+
+    LOADED = "loaded"
+    QUARANTINED = "quarantined"
+    SUPERSEDED = "superseded"  # a corrected re-delivery replaced it
 
 
 @dataclasses.dataclass
@@ -45,7 +62,7 @@ class Delivery:
     spec: FileSpec | None = None
     problem: str | None = None  # why it cannot be routed to a mapping
     problem_check: str = "routing"  # routing | file_type | file_name
-    status: str = "new"  # new | unchanged | quarantined earlier
+    status: Status = Status.NEW
     supersedes: str | None = None  # file_id of the loaded version this one replaces
     supersedes_records: int = 0  # how many records that version holds
     seq: int = 0  # earlier deliveries of the same bytes at the same path
@@ -145,7 +162,7 @@ def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckD
         "SELECT path, sha256, status, file_id, records, quarantine_path FROM landing.manifest ORDER BY processed_at"
     ).fetchall()
     latest = {path: (sha, status, qpath) for path, sha, status, _, _, qpath in rows}
-    loaded = {path: (file_id, sha, records) for path, sha, status, file_id, records, _ in rows if status == "loaded"}
+    loaded = {path: (f, sha, records) for path, sha, status, f, records, _ in rows if status == Outcome.LOADED}
     seen = Counter((path, sha) for path, sha, *_ in rows)
     out = []
     for path in _entries(landing):
@@ -166,8 +183,8 @@ def discover(landing: Path, sources: dict[str, SourceMapping], con: duckdb.DuckD
             )
         _route(d, sources)
         last_sha, last_status, qpath = latest.get(rel, (None, None, None))
-        if last_sha == d.sha256 and last_status in ("loaded", "quarantined"):
-            d.status = "unchanged" if last_status == "loaded" else "quarantined earlier"
+        if last_sha == d.sha256 and last_status in (Outcome.LOADED, Outcome.QUARANTINED):
+            d.status = Status.UNCHANGED if last_status == Outcome.LOADED else Status.QUARANTINED_EARLIER
             d.quarantine_path = qpath
             d.seq = seen[(rel, d.sha256)] - 1
         else:

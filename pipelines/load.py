@@ -12,7 +12,7 @@ import duckdb
 from connectors.read import RECORD_NO
 from data_contracts.codelists import schema
 from data_contracts.validate import Failure
-from pipelines.deliveries import Delivery, unsafe_name
+from pipelines.deliveries import Delivery, Outcome, unsafe_name
 from pipelines.staging import Staging, raw_table
 from pipelines.warehouse import KINDS, table_of
 from thb.errors import ContractError
@@ -50,7 +50,7 @@ def _harmonised_select(kind: str) -> str:
     return ", ".join(["file_id", "record_no", *cols])
 
 
-def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=None, quarantine_path=None) -> None:
+def _manifest_row(con, d: Delivery, status: Outcome, records: int | None, reasons=None, quarantine_path=None) -> None:
     con.execute(
         "INSERT INTO landing.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -61,7 +61,7 @@ def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=No
             d.source_id,
             d.kind,
             d.size,
-            status,
+            status.value,
             records,
             json.dumps(reasons) if reasons is not None else None,
             quarantine_path,
@@ -121,7 +121,9 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
         if d.supersedes:
             con.execute(f"DELETE FROM {table} WHERE file_id = ?", [d.supersedes])  # noqa: S608 (a table name)
             con.execute(f"DELETE FROM raw.{name} WHERE file_id = ?", [d.supersedes])  # noqa: S608 (a table name)
-            con.execute("UPDATE landing.manifest SET status = 'superseded' WHERE file_id = ?", [d.supersedes])
+            con.execute(
+                "UPDATE landing.manifest SET status = ? WHERE file_id = ?", [Outcome.SUPERSEDED.value, d.supersedes]
+            )
         cols = ", ".join(ident(c) for c in columns)
         con.execute(
             f"INSERT INTO raw.{name} (file_id, record_no, {cols}) "  # noqa: S608 (names from the mapping, quoted)
@@ -133,7 +135,7 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
             f"FROM stage_{spec.kind} WHERE file_id = ?",
             [d.file_id],
         )
-        _manifest_row(con, d, "loaded", staging.records[d.file_id])
+        _manifest_row(con, d, Outcome.LOADED, staging.records[d.file_id])
         con.commit()
         staging.raw_tables_ready.add(name)
     except duckdb.ConstraintException:  # the manifest has it: a retried task; the first attempt loaded it
@@ -197,7 +199,7 @@ def quarantine(
         )
         os.replace(tmp, target.with_name(target.name + ".report.json"))
         reasons = [{k: v for k, v in f.as_dict().items() if k != "rows"} for f in failures]
-        _manifest_row(con, d, "quarantined", None, reasons, target.relative_to(quarantine_dir).as_posix())
+        _manifest_row(con, d, Outcome.QUARANTINED, None, reasons, target.relative_to(quarantine_dir).as_posix())
     if os.path.lexists(d.path) and not os.path.lexists(target):  # a link is moved, never followed
         os.replace(d.path, target)
     return target

@@ -22,7 +22,7 @@ from dp.measure import gaussian, joint_counts, loss, marginal_name, marginal_of,
 from dp.postprocess import cube
 from dp.publish import rebuild_database, write_folder
 from dp.spec import release_spec, spec_hash
-from pipelines.ingest import ingest
+from pipelines.ingest import IngestSummary, ingest
 from pipelines.warehouse import connect
 from thb.errors import ReleaseStateError, ThbError
 from thb.periods import Period
@@ -300,8 +300,17 @@ def release(period: str, revise: bool = False, data_dir: Path | None = None, for
     return release_task(settings, Period.parse(period), revise, force)
 
 
+@dataclass(frozen=True)
+class PipelineSummary:
+    """One `thb pipeline run`: the ingest, then each release it published or found published."""
+
+    ingest: IngestSummary
+    releases: list[ReleaseSummary]
+    complete_quarters: list[str]
+
+
 @flow(name="pipeline")
-def pipeline(data_dir: Path | None = None, today: date | None = None) -> dict:
+def pipeline(data_dir: Path | None = None, today: date | None = None) -> PipelineSummary:
     """Ingest, then release every complete quarter not yet released (`thb pipeline run`;
     the quarterly-release deployment)."""
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
@@ -326,4 +335,4 @@ def pipeline(data_dir: Path | None = None, today: date | None = None) -> dict:
     finally:
         con.close()
     released += [release_task(settings, y) for y in years]
-    return {"ingest": ingested, "releases": released, "complete_quarters": [str(q) for q in quarters]}
+    return PipelineSummary(ingested, released, [str(q) for q in quarters])

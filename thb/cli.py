@@ -19,6 +19,7 @@ from thb.periods import Period
 from thb.settings import Settings
 
 if TYPE_CHECKING:
+    from pipelines.ingest import IngestSummary
     from pipelines.release import ReleaseSummary
 
 app = typer.Typer(
@@ -143,23 +144,23 @@ def ingest(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Pre
     _print_ingest(summary)
 
 
-def _print_ingest(summary: dict) -> None:
+def _print_ingest(summary: "IngestSummary") -> None:
     table = Table(title="Ingest: files, then records and persons, by country")
     cols = ("loaded", "quarantined", "unchanged", "case", "screening", "persons")
     heads = ("loaded", "quarantined", "unchanged", "cases", "screenings", "persons")
     table.add_column("country")
     for h in heads:
         table.add_column(h, justify="right")
-    for country, row in summary["by_country"].items():
+    for country, row in summary.by_country.items():
         table.add_row(country, *(f"{row[c]:,}" for c in cols))
-    table.add_row("total", *(f"{summary['total'][c]:,}" for c in cols), style="bold")
+    table.add_row("total", *(f"{summary.total[c]:,}" for c in cols), style="bold")
     console.print(table)
-    console.print(f"Warehouse: [bold]{escape(summary['warehouse'])}[/]")
-    for q in summary["quarantined"]:
+    console.print(f"Warehouse: [bold]{escape(summary.warehouse)}[/]")
+    for q in summary.quarantined:
         console.print(
-            f"[yellow]quarantined[/] {escape(q['file'])}: {escape(q['reason'])}\n  report: {escape(q['report'])}"
+            f"[yellow]quarantined[/] {escape(q.file)}: {escape(q.reason or '')}\n  report: {escape(q.report or '')}"
         )
-    for rel in summary["quarantined_earlier"]:
+    for rel in summary.quarantined_earlier:
         console.print(f"[yellow]still in landing[/], quarantined earlier with the same bytes: {escape(rel)}")
 
 
@@ -291,10 +292,10 @@ def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Sh
         _prefect_ready()
         with rich_progress() as reporter, reporting(reporter):
             summary = pipeline(settings.data_dir)
-    _print_ingest(summary["ingest"])
-    for r in summary["releases"]:
+    _print_ingest(summary.ingest)
+    for r in summary.releases:
         _print_release(r)
-    if not summary["releases"]:
+    if not summary.releases:
         console.print("No complete quarter is waiting for a release.")
     console.print(f"Release database: [bold]{escape(str(settings.release_dir / 'thb_release.duckdb'))}[/]")
 
