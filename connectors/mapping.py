@@ -29,13 +29,9 @@ def normalise(label: str) -> str:
     return label.strip().lower()
 
 
-def field_list(kind: str) -> str:
-    """The code list that holds a field's values: a list name, 'flag', 'country' or None."""
-    spec = schema(KIND_SCHEMA[kind])["columns"]
-    return {
-        f: "flag" if s["type"] == "bool" else s["type"] if s["type"] == "country" else s.get("codelist")
-        for f, s in spec.items()
-    }
+def field_list(kind: str) -> dict[str, str | None]:
+    """Field → the code list that holds its values: a list name, 'flag', 'country' or None."""
+    return {f: c.values_list for f, c in schema(KIND_SCHEMA[kind]).columns.items()}
 
 
 class Vocabulary(BaseModel):
@@ -66,7 +62,7 @@ class FileSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_fields(self):
-        fields = set(schema(KIND_SCHEMA[self.kind])["columns"]) - set(CONTEXT_FIELDS)
+        fields = set(schema(KIND_SCHEMA[self.kind]).columns) - set(CONTEXT_FIELDS)
         unknown = (set(self.columns) | set(self.constants)) - fields
         if unknown:
             raise ValueError(f"unknown harmonised fields: {sorted(unknown)}")

@@ -14,11 +14,11 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from connectors.mapping import SourceMapping
-from data_contracts.codelists import codelists
+from data_contracts.codelists import codes, route_role
 from thb.periods import quarter_start, quarters
 
 CHILD = ["0-11", "12-17"]
-TRANSIT_COUNTRIES = [c for c, v in codelists()["reporting_country"]["codes"].items() if v["route_role"] == "transit"]
+TRANSIT_COUNTRIES = [c for c in codes("reporting_country") if route_role(c) == "transit"]
 FIRST_STAGE = ["ngo", "asylum", "police", "labour_inspection"]  # referral-driven types come after
 
 
@@ -82,7 +82,7 @@ def simulate_victims(rng, country: str, scale: float) -> pd.DataFrame:
     """The true victims of one country over the whole period."""
     p = params()
     c = p["countries"][country]
-    role = codelists()["reporting_country"]["codes"][country]["route_role"]
+    role = route_role(country)
     n_q = rng.poisson(seasonal_volume(c["registered"] * c["hidden_ratio"], scale))
     qi = np.repeat(np.arange(len(n_q)), n_q)
     n = len(qi)
