@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from thb.console import console, rich_progress
+from thb.errors import ConfigError
 from thb.settings import Settings
 
 app = typer.Typer(
@@ -74,6 +75,11 @@ def _clear_errors(verbose: bool):
         hint = "another process has the warehouse open" if locked else "the warehouse cannot be written"
         console.print(f"[red]error:[/] {hint} ({Settings().warehouse}). Nothing was lost; run again when it is free.")
         raise typer.Exit(2) from None
+    except ConfigError as exc:  # a configuration file that does not match its model: its message says where
+        if verbose:
+            raise
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
     except Exception as exc:
         if verbose:
             raise
