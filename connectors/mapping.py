@@ -10,9 +10,11 @@ labels map to codes (a shared language vocabulary, plus the source's own overrid
 ('csv', 'female')
 """
 
+import json
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -50,6 +52,17 @@ def _check_values(values: dict[str, dict[str, str]]) -> dict[str, dict[str, str]
         if bad := sorted(set(labels.values()) - set(codes(name))):
             raise ValueError(f"{name}: labels map to {bad}, not codes of the list ({', '.join(codes(name))})")
     return values
+
+
+def _enum(values: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """A JSON Schema hook listing the allowed values (read when the schema is generated,
+    so that importing this module reads no code list)."""
+    return lambda s: s.update(enum=values())
+
+
+def _key_enum(values: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """A JSON Schema hook listing the allowed keys of a mapping."""
+    return lambda s: s.update(propertyNames={"enum": values()})
 
 
 class Vocabulary(ConfigModel):
@@ -99,9 +112,14 @@ class FileSpec(ConfigModel):
     age_in_years: bool = False
     """True: the age_group column holds an age in years."""
     columns: dict[str, str | None] = Field(
-        description="harmonised field → export column (~: the vocabulary's name), in export order"
+        description="harmonised field → export column (~: the vocabulary's name), in export order",
+        json_schema_extra=_key_enum(exported_fields),
     )
-    constants: dict[str, str] = Field({}, description="fields the source does not export but implies: field → code")
+    constants: dict[str, str] = Field(
+        {},
+        description="fields the source does not export but implies: field → code",
+        json_schema_extra=_key_enum(exported_fields),
+    )
 
     @model_validator(mode="after")
     def _known_fields(self):
@@ -129,13 +147,13 @@ class SourceMapping(ConfigModel):
     """<country>-<TYPE>-<NAME>, e.g. AT-NGO-MENVIA; also the file's name."""
     name: str
     """The source's name, in English."""
-    source_type: str
+    source_type: str = Field(json_schema_extra=_enum(lambda: codes("source_type")))
     """A code of the source_type list."""
-    country: str
+    country: str = Field(json_schema_extra=_enum(lambda: codes("reporting_country")))
     """The reporting country (a code of the reporting_country list)."""
     vocabulary: str | None = None
     """Shared labels of a language: a file in connectors/vocabularies/ (without .yaml)."""
-    values: dict[str, dict[str, str]] = {}
+    values: dict[str, dict[str, str]] = Field({}, json_schema_extra=_key_enum(lambda: list(codelists())))
     """The source's own labels, added to (or overriding) the vocabulary's: code list → {label: code}."""
     unknown: list[str] = []
     """The source's own spellings of 'not known', in any coded column."""
@@ -256,3 +274,11 @@ def load_sources(directory: Path | None = None) -> dict[str, SourceMapping]:
     directory = Path(directory or HERE / "sources")
     sources = [load_source(p) for p in sorted(directory.glob("*.yaml"))]
     return {s.source_id: s for s in sources}
+
+
+def mapping_json_schema() -> str:
+    """The JSON Schema of a source mapping (connectors/mapping.schema.json, written by
+    `thb contracts schema`): editors validate a new provider's mapping while it is written.
+    Validators that need more than one file (column names from the vocabulary) run at load."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **SourceMapping.model_json_schema()}
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
