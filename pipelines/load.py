@@ -73,8 +73,6 @@ def _manifest_row(con, d: Delivery, status: str, records: int | None, reasons=No
 def _refusals(con, d: Delivery, staging: Staging) -> list[Failure]:
     """Checks against the warehouse as it stands, inside the load's transaction: a record id
     another loaded file of the source already uses; a re-delivery that would empty a file."""
-    if d.source is None or d.spec is None or d.source_id is None or d.kind is None:
-        raise RuntimeError(f"{d.rel} was not routed to a mapping")  # a bug: unrouted files are quarantined
     table = table_of(d.kind)
     ((dupes,),) = con.sql(f"""
         SELECT list(s.record_no ORDER BY s.record_no) FROM stage_{d.kind} s
@@ -107,8 +105,6 @@ def _refusals(con, d: Delivery, staging: Staging) -> list[Failure]:
 def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
     """Load one staged delivery (replacing the version it supersedes) in one transaction and
     return its records; raise Refused (nothing written) if the warehouse cannot take it."""
-    if d.source is None or d.spec is None or d.source_id is None or d.kind is None:
-        raise RuntimeError(f"{d.rel} was not routed to a mapping")  # a bug: unrouted files are quarantined
     name = raw_table(d.source_id, d.kind)
     columns = list(d.source.columns(d.spec).values())
     con.begin()

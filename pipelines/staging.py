@@ -84,8 +84,6 @@ class Staging:
         if d.problem:
             self.fail(d.file_id, "route", [Failure(d.problem_check, d.problem)])
             return
-        if d.source is None or d.spec is None or d.source_id is None or d.kind is None:
-            raise RuntimeError(f"{d.rel} was not routed to a mapping")  # a bug: unrouted files are quarantined
         columns = d.source.columns(d.spec)
         try:
             table = read_export(
@@ -137,9 +135,7 @@ class Staging:
         checked when each file loads, against the warehouse as it then stands)."""
         for kind in KIND_SCHEMA:
             sizes = self.con.sql(f"SELECT file_id, count(*) FROM stage_{kind} GROUP BY 1 ORDER BY 1").fetchall()
-            chunks: list[list[str]] = []
-            current: list[str] = []
-            n = 0
+            chunks, current, n = [], [], 0
             for file_id, rows in sizes:
                 if current and n + rows > CHUNK_ROWS:
                     chunks.append(current)
