@@ -55,7 +55,7 @@ def bars(frame, x: str, group: str | None, title: str, ytitle: str = "persons", 
             go.Bar(
                 x=[label(x, c) for c in part[x]],
                 y=part.obs_value,
-                name=label(group, g) if group and g is not None else "persons",
+                name=label(group, g) if group else "persons",
                 marker_color=PALETTE[i % len(PALETTE)],
                 marker_pattern_shape=["/" if s == "u" else "" for s in part.obs_status],
                 error_y={

@@ -51,9 +51,7 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
     """Open the warehouse, creating its schemas and tables if needed. With a memory limit,
     DuckDB spills what does not fit (staged deliveries, large joins) to <dir>/tmp."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    config: dict[str, str | bool | int | float | list[str]] = (
-        {"memory_limit": memory_limit, "temp_directory": str(path.parent / "tmp")} if memory_limit else {}
-    )
+    config = {"memory_limit": memory_limit, "temp_directory": str(path.parent / "tmp")} if memory_limit else {}
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     if not read_only:
         for s in ("landing", "raw", "harmonised", "linked", "ledger"):

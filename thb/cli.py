@@ -333,7 +333,7 @@ def mse_estimate(
     try:
         if any(len(p) != 2 for p in pairs):
             raise CaptureDataError("--include takes two list names joined by ':', e.g. NGO:POLICE")
-        estimator = Estimator(CaptureData.read(file), pthresh, [(a, b) for a, b in pairs])
+        estimator = Estimator(CaptureData.read(file), pthresh, pairs)
     except CaptureDataError as exc:
         console.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc))}")
         raise typer.Exit(2) from None
