@@ -19,7 +19,7 @@ def _map(pairs: dict[str, str]) -> str:
 
 
 def _age_groups(years: str) -> str:
-    bins = [(c, v["min"], v["max"]) for c, v in codelists()["age_group"]["codes"].items() if "min" in v]
+    bins = [(c, v.min, v.max) for c, v in codelists()["age_group"].codes.items() if v.min is not None]
     whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {literal(c)}" for c, lo, hi in bins)
     return f"CASE {whens} ELSE {literal(UNMAPPED)} END"
 
@@ -27,7 +27,7 @@ def _age_groups(years: str) -> str:
 def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
     """The SQL expression of one harmonised field, over the raw export's columns."""
     kinds = field_list(spec.kind)
-    ftype = schema(KIND_SCHEMA[spec.kind])["columns"][field]["type"]
+    ftype = schema(KIND_SCHEMA[spec.kind]).columns[field].type
     codelist = kinds[field]
     if field in spec.constants:
         return literal(spec.constants[field])
@@ -66,7 +66,7 @@ def harmonise_sql(source: SourceMapping, spec: FileSpec, relation: str) -> str:
     a table of the source's raw rows with their file_id and record_no."""
     context = {"source_id": source.source_id, "source_type": source.source_type, "reporting_country": source.country}
     fields = []
-    for field in schema(KIND_SCHEMA[spec.kind])["columns"]:
+    for field in schema(KIND_SCHEMA[spec.kind]).columns:
         expr = literal(context[field]) if field in context else field_expr(source, spec, field)
         fields.append(f"{expr} AS {field}")
     record_id = field_expr(source, spec, "record_id")

@@ -10,16 +10,19 @@ labels map to codes (a shared language vocabulary, plus the source's own overrid
 ('csv', 'female')
 """
 
+import json
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from data_contracts.codelists import codes, schema
+from data_contracts.codelists import codelists, codes, country_codes, schema
+from thb.config import ConfigModel, load_yaml
 
 HERE = Path(__file__).parent
+VOCABULARIES = HERE / "vocabularies"
 KIND_SCHEMA = {"case": "case_record", "screening": "screening_record"}
 CONTEXT_FIELDS = ("source_id", "source_type", "reporting_country")  # set by the mapping
 
@@ -29,67 +32,134 @@ def normalise(label: str) -> str:
     return label.strip().lower()
 
 
-def field_list(kind: str) -> str:
-    """The code list that holds a field's values: a list name, 'flag', 'country' or None."""
-    spec = schema(KIND_SCHEMA[kind])["columns"]
-    return {
-        f: "flag" if s["type"] == "bool" else s["type"] if s["type"] == "country" else s.get("codelist")
-        for f, s in spec.items()
-    }
+def field_list(kind: str) -> dict[str, str | None]:
+    """Field → the code list that holds its values: a list name, 'flag', 'country' or None."""
+    return {f: c.values_list for f, c in schema(KIND_SCHEMA[kind]).columns.items()}
 
 
-class Vocabulary(BaseModel):
-    """Labels of one language: default column names, value labels, spellings of 'unknown'."""
+def exported_fields(kind: str | None = None) -> list[str]:
+    """The harmonised fields an export can hold (of one kind, or of any), in schema order."""
+    kinds = [kind] if kind else list(KIND_SCHEMA)
+    fields = [f for k in kinds for f in schema(KIND_SCHEMA[k]).columns if f not in CONTEXT_FIELDS]
+    return list(dict.fromkeys(fields))
 
-    model_config = ConfigDict(extra="forbid")
+
+def _check_values(values: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Label tables: each names a code list (or 'flag') and maps labels to its codes."""
+    for name, labels in values.items():
+        if name not in codelists():
+            raise ValueError(f"{name!r} is not a code list (have: {', '.join(codelists())})")
+        if bad := sorted(set(labels.values()) - set(codes(name))):
+            raise ValueError(f"{name}: labels map to {bad}, not codes of the list ({', '.join(codes(name))})")
+    return values
+
+
+def _enum(values: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """A JSON Schema hook listing the allowed values (read when the schema is generated,
+    so that importing this module reads no code list)."""
+    return lambda s: s.update(enum=values())
+
+
+def _key_enum(values: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """A JSON Schema hook listing the allowed keys of a mapping."""
+    return lambda s: s.update(propertyNames={"enum": values()})
+
+
+class Vocabulary(ConfigModel):
+    """connectors/vocabularies/<language>.yaml: labels of one language, shared by the
+    sources that write it: default column names, value labels, spellings of 'unknown'."""
+
     language: str
+    """Language tag, the file's name (de, sr-latn, ...)."""
     name: str
+    """The language's English name."""
     columns: dict[str, str] = {}
+    """Harmonised field → the usual column name in this language."""
     values: dict[str, dict[str, str]] = {}
+    """Code list (or 'flag') → {local label: code}."""
     unknown: list[str] = []
+    """Spellings of 'not known' that any coded column may hold."""
+
+    @field_validator("columns")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        if unknown := sorted(set(v) - set(exported_fields())):
+            raise ValueError(f"unknown harmonised fields: {unknown}")
+        return v
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return _check_values(v)
 
 
-class FileSpec(BaseModel):
+class FileSpec(ConfigModel):
     """One kind of export file of a source."""
 
-    model_config = ConfigDict(extra="forbid")
     kind: Literal["case", "screening"]
+    """case: case records of victims; screening: asylum applicants screened."""
     pattern: str = Field(description="glob; '*' stands for the period, e.g. faelle_*.csv")
     format: Literal["csv", "xlsx", "jsonl"]
+    """File format."""
     encoding: str = "utf-8"
+    """Text encoding of csv and jsonl files (Python codec name: utf-8, utf-8-sig, cp1250-cp1253, ...)."""
     delimiter: str = ","
+    """Field separator of csv files."""
     date_format: str = "%Y-%m-%d"
+    """strftime codes of the dates (xlsx: of date cells written as text)."""
     country_codes: Literal["alpha2", "alpha3"] = "alpha2"
+    """ISO 3166-1 codes of country columns."""
     age_in_years: bool = False
-    columns: dict[str, str | None] = Field(description="harmonised field → export column (~: vocabulary name)")
-    constants: dict[str, str] = {}
+    """True: the age_group column holds an age in years."""
+    columns: dict[str, str | None] = Field(
+        description="harmonised field → export column (~: the vocabulary's name), in export order",
+        json_schema_extra=_key_enum(exported_fields),
+    )
+    constants: dict[str, str] = Field(
+        {},
+        description="fields the source does not export but implies: field → code",
+        json_schema_extra=_key_enum(exported_fields),
+    )
 
     @model_validator(mode="after")
     def _known_fields(self):
-        fields = set(schema(KIND_SCHEMA[self.kind])["columns"]) - set(CONTEXT_FIELDS)
-        unknown = (set(self.columns) | set(self.constants)) - fields
+        fields = exported_fields(self.kind)
+        unknown = (set(self.columns) | set(self.constants)) - set(fields)
         if unknown:
-            raise ValueError(f"unknown harmonised fields: {sorted(unknown)}")
+            raise ValueError(f"unknown harmonised fields of a {self.kind} export: {sorted(unknown)}")
         if "record_id" not in self.columns:
             raise ValueError("an export must have a record_id column")
+        for field, value in self.constants.items():
+            values_list = field_list(self.kind)[field]
+            allowed = country_codes() if values_list == "country" else codes(values_list) if values_list else None
+            if allowed is not None and value not in allowed:
+                raise ValueError(f"constant {field}={value!r} is not a code")
         return self
 
     def matches(self, filename: str) -> bool:
+        """Whether a delivered file's name is one of this export's (its glob pattern)."""
         return Path(filename).match(self.pattern)
 
 
-class SourceMapping(BaseModel):
-    """A registered source and the exports it delivers."""
+class SourceMapping(ConfigModel):
+    """connectors/sources/<source_id>.yaml: a registered source and the exports it delivers."""
 
-    model_config = ConfigDict(extra="forbid")
     source_id: str = Field(pattern=r"^[A-Z]{2}-[A-Z]+-[A-Z0-9]+$")
+    """<country>-<TYPE>-<NAME>, e.g. AT-NGO-MENVIA; also the file's name."""
     name: str
-    source_type: str
-    country: str
+    """The source's name, in English."""
+    source_type: str = Field(json_schema_extra=_enum(lambda: codes("source_type")))
+    """A code of the source_type list."""
+    country: str = Field(json_schema_extra=_enum(lambda: codes("reporting_country")))
+    """The reporting country (a code of the reporting_country list)."""
     vocabulary: str | None = None
-    values: dict[str, dict[str, str]] = {}
+    """Shared labels of a language: a file in connectors/vocabularies/ (without .yaml)."""
+    values: dict[str, dict[str, str]] = Field({}, json_schema_extra=_key_enum(lambda: list(codelists())))
+    """The source's own labels, added to (or overriding) the vocabulary's: code list → {label: code}."""
     unknown: list[str] = []
+    """The source's own spellings of 'not known', in any coded column."""
     files: list[FileSpec]
+    """The exports: at most one per kind."""
 
     @field_validator("source_type")
     @classmethod
@@ -105,6 +175,19 @@ class SourceMapping(BaseModel):
             raise ValueError(f"country must be one of {codes('reporting_country')}")
         return v
 
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocabulary(cls, v):
+        if v is not None and not (VOCABULARIES / f"{v}.yaml").is_file():
+            have = ", ".join(sorted(p.stem for p in VOCABULARIES.glob("*.yaml")))
+            raise ValueError(f"no vocabulary {v!r} in connectors/vocabularies (have: {have})")
+        return v
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return _check_values(v)
+
     @model_validator(mode="after")
     def _consistent(self):
         if not self.source_id.startswith(self.country + "-"):
@@ -112,21 +195,25 @@ class SourceMapping(BaseModel):
         kinds = [f.kind for f in self.files]
         if len(kinds) != len(set(kinds)):
             raise ValueError("one export per kind (case, screening): a source with two formats is two sources")
-        for spec in self.files:
+        for i, spec in enumerate(self.files):
             for field in spec.columns:
-                self.column(spec, field)  # raises if no name is known
-            for field, value in spec.constants.items():
-                if value not in codes(field_list(spec.kind)[field]):
-                    raise ValueError(f"constant {field}={value!r} is not a code")
+                if not self._column_name(spec, field):
+                    raise ValueError(
+                        f"files[{i}].columns.{field}: no column name (~ needs a vocabulary that names the field)"
+                    )
         return self
 
     @property
     def vocab(self) -> Vocabulary | None:
+        """The shared labels of the source's language, if its mapping names one."""
         return load_vocabulary(self.vocabulary) if self.vocabulary else None
+
+    def _column_name(self, spec: FileSpec, field: str) -> str | None:
+        return spec.columns[field] or (self.vocab.columns.get(field) if self.vocab else None)
 
     def column(self, spec: FileSpec, field: str) -> str:
         """The export column that holds a harmonised field."""
-        name = spec.columns[field] or (self.vocab.columns.get(field) if self.vocab else None)
+        name = self._column_name(spec, field)
         if not name:
             raise ValueError(f"{self.source_id}: no column name for {field}")
         return name
@@ -162,29 +249,27 @@ class SourceMapping(BaseModel):
         return out
 
     def spec_for(self, filename: str) -> FileSpec | None:
+        """The export a delivered file belongs to, by its name; None if it matches none."""
         return next((s for s in self.files if s.matches(filename)), None)
 
 
 @cache
-def load_vocabulary(language: str) -> Vocabulary:
-    path = HERE / "vocabularies" / f"{language}.yaml"
-    return Vocabulary(**yaml.safe_load(path.read_text(encoding="utf-8")))
+def load_vocabulary(language: str, directory: Path = VOCABULARIES) -> Vocabulary:
+    """The shared labels of one language (connectors/vocabularies/<language>.yaml, validated)."""
+    return load_yaml(Path(directory) / f"{language}.yaml", Vocabulary)
 
 
 def load_source(path: Path) -> SourceMapping:
-    """Read and validate one mapping file; errors name the file. Each version of a file
-    (its modification time and size) is parsed once per process: a release reads the
-    mappings a dozen times, and YAML parsing cost 0.2 s a time."""
+    """Read and validate one mapping file; errors (ConfigError) name the file and the key.
+    Each version of a file (its modification time and size) is parsed once per process: a
+    release reads the mappings a dozen times, and YAML parsing cost 0.2 s a time."""
     stat = Path(path).stat()
     return _parse_source(Path(path).resolve(), stat.st_mtime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=512)
 def _parse_source(path: Path, mtime_ns: int, size: int) -> SourceMapping:
-    try:
-        return SourceMapping(**yaml.safe_load(path.read_text(encoding="utf-8")))
-    except Exception as exc:
-        raise ValueError(f"invalid connector mapping {path.name}: {exc}") from exc
+    return load_yaml(path, SourceMapping)
 
 
 def load_sources(directory: Path | None = None) -> dict[str, SourceMapping]:
@@ -192,3 +277,11 @@ def load_sources(directory: Path | None = None) -> dict[str, SourceMapping]:
     directory = Path(directory or HERE / "sources")
     sources = [load_source(p) for p in sorted(directory.glob("*.yaml"))]
     return {s.source_id: s for s in sources}
+
+
+def mapping_json_schema() -> str:
+    """The JSON Schema of a source mapping (connectors/mapping.schema.json, written by
+    `thb contracts schema`): editors validate a new provider's mapping while it is written.
+    Validators that need more than one file (column names from the vocabulary) run at load."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **SourceMapping.model_json_schema()}
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"

@@ -18,7 +18,7 @@ def label(dim: str, code: str) -> str:
     if code == "_T":
         return TOTAL_LABEL.get(dim, "Total")
     lst = codelists().get(LISTS.get(dim, dim))
-    return lst["codes"][code]["label"] if lst else str(code)  # periods, series names: as they are
+    return lst.codes[code].label if lst else str(code)  # periods, series names: as they are
 
 
 def dim_label(dim: str) -> str:
@@ -27,7 +27,7 @@ def dim_label(dim: str) -> str:
     >>> dim_label("ref_area"), dim_label("exploitation_form")
     ('Country', 'Form of exploitation')
     """
-    return {"ref_area": "Country"}.get(dim, codelists()[LISTS.get(dim, dim)]["label"])
+    return {"ref_area": "Country"}.get(dim, codelists()[LISTS.get(dim, dim)].label)
 
 
 def hover(frame, dim: str, level: str = LEVEL) -> list[str]:

@@ -11,22 +11,54 @@ Two kinds of suite:
 """
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
-import yaml
+from pydantic import Field, field_validator
 
 from connectors.mapping import KIND_SCHEMA, SourceMapping
 from data_contracts.codelists import codes, country_codes, schema
+from thb.config import ConfigModel, load_yaml
 
 HERE = Path(__file__).parent
 KINDS = tuple(KIND_SCHEMA)
 MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible reference date
 
 
+class PiiScreen(ConfigModel):
+    """pii.yaml: what personal data looks like, and what a pseudonymous id looks like."""
+
+    value_patterns: dict[str, str] = Field(min_length=1)
+    """What it is (named in reports) → a regular expression matching such a value."""
+    id_pattern: str
+    """A regular expression every record_id and person_key must match."""
+
+    @field_validator("value_patterns")
+    @classmethod
+    def _compile_all(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():
+            _compiles(pattern, name)
+        return v
+
+    @field_validator("id_pattern")
+    @classmethod
+    def _compile(cls, v: str) -> str:
+        return _compiles(v, "id_pattern")
+
+
+def _compiles(pattern: str, name: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{name}: not a regular expression ({exc})") from None
+    return pattern
+
+
 @cache
-def pii() -> dict:
-    return yaml.safe_load((HERE / "pii.yaml").read_text(encoding="utf-8"))
+def pii(path: Path = HERE / "pii.yaml") -> PiiScreen:
+    """The PII screen (pii.yaml, validated)."""
+    return load_yaml(path, PiiScreen)
 
 
 def _exp(type_: str, field: str | None, description: str, **kwargs) -> dict:
@@ -59,21 +91,21 @@ def export_suite(source: SourceMapping, kind: str) -> dict:
 def harmonised_suite(kind: str) -> dict:
     """The row contract of the harmonised record (DESIGN.md) for one record kind."""
     context = {"source_id", "source_type", "reporting_country"}  # set by the mapping, not the file
-    columns = {f: c for f, c in schema(KIND_SCHEMA[kind])["columns"].items() if f not in context}
-    id_pattern, patterns = pii()["id_pattern"], list(pii()["value_patterns"].values())
+    columns = {f: c for f, c in schema(KIND_SCHEMA[kind]).columns.items() if f not in context}
+    id_pattern, patterns = pii().id_pattern, list(pii().value_patterns.values())
     exps = []
     for field, spec in columns.items():
-        if spec.get("required"):
+        if spec.required:
             exps.append(_exp("expect_column_values_to_not_be_null", field, "a value is required"))
-        t = spec["type"]
-        if t == "code":
+        t = spec.type
+        if spec.codelist is not None:  # type code
             exps.append(
                 _exp(
                     "expect_column_values_to_be_in_set",
                     field,
                     "the label is not in the source's vocabulary (its mapping file)",
                     column=field,
-                    value_set=codes(spec["codelist"]),
+                    value_set=codes(spec.codelist),
                 )
             )
         elif t == "bool":

@@ -53,6 +53,8 @@ class Failure:
     check_error: bool = False
 
     def as_dict(self, max_rows: int = 1000) -> dict:
+        """The failure as its report writes it: check, columns, count and at most `max_rows`
+        record numbers (never a value)."""
         out = {k: v for k, v in self.__dict__.items() if v not in (None, [], False) or k == "count"}
         out["rows"] = sorted(self.rows)[:max_rows]
         if len(self.rows) > max_rows:

@@ -11,11 +11,11 @@ def _code_lists() -> str:
     for dim in ("reporting_country", *CUBE_DIMENSIONS):
         lst = codelists()[LISTS.get(dim, dim)]
         rows = (
-            "\n".join(f"| `{c}` | {lst['codes'][c]['label']} |" for c in domain(dim))
+            "\n".join(f"| `{c}` | {lst.codes[c].label} |" for c in domain(dim))
             if dim != "reporting_country"
-            else "\n".join(f"| `{c}` | {v['label']} |" for c, v in lst["codes"].items())
+            else "\n".join(f"| `{c}` | {v.label} |" for c, v in lst.codes.items())
         )
-        parts.append(f"**{dim}** ({lst['label']})\n\n| code | label |\n|---|---|\n{rows}\n| `_T` | Total |\n")
+        parts.append(f"**{dim}** ({lst.label})\n\n| code | label |\n|---|---|\n{rows}\n| `_T` | Total |\n")
     return "\n".join(parts)
 
 

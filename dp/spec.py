@@ -11,10 +11,10 @@ import itertools
 from functools import cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from data_contracts.codelists import CUBE_DIMENSIONS, codes
+from thb.config import ConfigModel, load_yaml
 
 HERE = Path(__file__).parent
 FLAGS = ("unaccompanied_child", "smuggling_debt")  # booleans published as yes / no / unknown
@@ -25,13 +25,19 @@ def domain(attribute: str) -> list[str]:
     return codes("flag" if attribute in FLAGS else attribute)
 
 
-class Budget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Budget(ConfigModel):
+    """The privacy budget (zCDP; privacy unit: one person in one reporting country)."""
+
     rho_per_quarter: float
+    """Cap on all releases of one quarter: the release and one revision."""
     rho_per_year: float
+    """Cap on what any one person's data is used for in a year."""
     release_rho: float
+    """Spent by one quarterly release."""
     delta: float
+    """The δ at which ε is stated."""
     shares: dict[str, float]
+    """Dataset → its share of a release's ρ (they add up to 1)."""
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -42,13 +48,15 @@ class Budget(BaseModel):
         return self
 
 
-class Dataset(BaseModel):
+class Dataset(ConfigModel):
     """A table of persons and the marginals of it that are published."""
 
-    model_config = ConfigDict(extra="forbid")
     source: str
+    """The warehouse table of the persons (schema.table)."""
     attributes: list[str]
+    """Cube dimensions, in the dataset's order."""
     tables: list[tuple[str, ...]]
+    """The published tables (one or two attributes), each with all its margins."""
 
     @field_validator("attributes")
     @classmethod
@@ -67,6 +75,7 @@ class Dataset(BaseModel):
 
     @property
     def sizes(self) -> dict[str, int]:
+        """The number of codes of each attribute: the shape of the dataset's full table."""
         return {a: len(domain(a)) for a in self.attributes}
 
     def canonical(self, attrs) -> tuple[str, ...]:
@@ -82,14 +91,21 @@ class Dataset(BaseModel):
         return sorted(out, key=lambda m: (len(m), [self.attributes.index(a) for a in m]))
 
 
-class Estimates(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Estimates(ConfigModel):
+    """The annual hidden-population estimates (multiple systems estimation)."""
+
     rho: float
+    """zCDP for the year's capture-history tables."""
     pthresh: float
+    """Stepwise threshold: add a two-list interaction while its p-value is below this."""
     nboot: int
+    """Bootstrap resamples."""
     min_observed: int
+    """Fewer persons seen: no estimate."""
     max_relative_width: float
-    known_dependence: list[tuple[str, str]] = []  # source types: the first receives referrals from the second
+    """Upper bound over estimate beyond this: flagged u."""
+    known_dependence: list[tuple[str, str]] = []
+    """Pairs of source types: the first receives referrals from the second (in every model)."""
 
     @field_validator("known_dependence")
     @classmethod
@@ -100,15 +116,21 @@ class Estimates(BaseModel):
         return v
 
 
-class ReleaseSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReleaseSpec(ConfigModel):
+    """release_spec.yaml: what is published and the privacy budget (docs/release.md)."""
+
     method_version: str
+    """Version of the method, stated in every release."""
     estimates: Estimates
     budget: Budget
     interval_level: float
+    """Level of the published intervals, e.g. 0.90."""
     unreliable_relative_half_width: float
+    """A cell is flagged u when its interval's half-width exceeds this share of its value."""
     grace_days: int
+    """A quarter is released once it ended this many days ago."""
     datasets: dict[str, Dataset]
+    """Dataset name → its persons and published tables."""
 
     @model_validator(mode="after")
     def _shares(self):
@@ -119,8 +141,10 @@ class ReleaseSpec(BaseModel):
 
 @cache
 def release_spec(path: Path = HERE / "release_spec.yaml") -> ReleaseSpec:
-    return ReleaseSpec(**yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    """The release spec (release_spec.yaml, validated; errors name the file and the key)."""
+    return load_yaml(path, ReleaseSpec)
 
 
 def spec_hash(path: Path = HERE / "release_spec.yaml") -> str:
+    """A short hash of the release spec's bytes, stored with every charge: which rules a release followed."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

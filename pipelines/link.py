@@ -16,16 +16,37 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
-import yaml
+from pydantic import field_validator
 
 from connectors.mapping import SourceMapping
+from data_contracts.codelists import codes
+from thb.config import ConfigModel, load_yaml
 from thb.sql import ident, literal
 
 
+class Linkage(ConfigModel):
+    """linkage.yaml: how one person's records are reconciled (docs/warehouse.md)."""
+
+    source_type_precedence: list[str]
+    """Every source type once, most trusted first: where a person's records disagree, the first known value wins."""
+
+    @field_validator("source_type_precedence")
+    @classmethod
+    def _every_type_once(cls, v: list[str]) -> list[str]:
+        if sorted(v) != sorted(codes("source_type")):
+            raise ValueError(f"list every source type exactly once: {', '.join(codes('source_type'))}")
+        return v
+
+
 @cache
+def linkage(path: Path = Path(__file__).parent / "linkage.yaml") -> Linkage:
+    """The linkage rules (linkage.yaml, validated)."""
+    return load_yaml(path, Linkage)
+
+
 def precedence() -> list[str]:
-    text = (Path(__file__).parent / "linkage.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)["source_type_precedence"]
+    """Source types, most trusted first."""
+    return linkage().source_type_precedence
 
 
 def _pick(field: str, known: str, order: str) -> str:

@@ -42,8 +42,8 @@ def _ensure_raw_table(con, name: str, columns: list[str]) -> None:
 
 def _harmonised_select(kind: str) -> str:
     cols = []
-    for field, spec in schema(KINDS[kind])["columns"].items():
-        if spec["type"] == "bool":
+    for field, spec in schema(KINDS[kind]).columns.items():
+        if spec.type == "bool":
             cols.append(f"CASE {field} WHEN 'yes' THEN true WHEN 'no' THEN false END AS {field}")
         else:
             cols.append(field)

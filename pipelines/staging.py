@@ -160,9 +160,8 @@ class Staging:
             .to_arrow_table()
             .to_pandas()
         )
-        for field, spec in schema(KIND_SCHEMA[kind])["columns"].items():
-            if spec["type"] == "date":
-                frame[field] = pd.to_datetime(frame[field]).astype("datetime64[ns]")
+        for field in [f for f, c in schema(KIND_SCHEMA[kind]).columns.items() if c.type == "date"]:
+            frame[field] = pd.to_datetime(frame[field]).astype("datetime64[ns]")
         failures = validate(frame, self.contracts_dir / f"harmonised.{kind}.json", today)
         file_ids, record_nos = frame.file_id.to_numpy(), frame.record_no.to_numpy()
         source_of = frame.groupby("file_id").source_id.first().to_dict()

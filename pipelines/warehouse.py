@@ -42,13 +42,13 @@ def table_of(kind: str) -> str:
     >>> table_of("case"), table_of("screening")
     ('harmonised.case_records', 'harmonised.screenings')
     """
-    return schema(KINDS[kind])["table"]
+    return schema(KINDS[kind]).table
 
 
 def columns_ddl(kind: str, staged: bool = False) -> str:
     """Column definitions of a harmonised table; staged rows keep booleans as yes/no/unknown."""
     types = SQL_TYPES | ({"bool": "VARCHAR"} if staged else {})
-    cols = [f"{f} {types[c['type']]}" for f, c in schema(KINDS[kind])["columns"].items()]
+    cols = [f"{f} {types[c.type]}" for f, c in schema(KINDS[kind]).columns.items()]
     return ", ".join(["file_id VARCHAR NOT NULL", "record_no BIGINT NOT NULL", *cols])
 
 

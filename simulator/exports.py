@@ -8,8 +8,8 @@ import openpyxl
 import pandas as pd
 from openpyxl.cell import WriteOnlyCell
 
-from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list
-from data_contracts.codelists import codelists, codes, iso_countries, schema
+from connectors.mapping import FileSpec, SourceMapping, field_list
+from data_contracts.codelists import codelists, codes, iso_countries
 
 ALPHA3 = {a2: a3 for a3, a2 in iso_countries().items() if len(a3) == 3}
 EXCEL_DATE = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY"}
@@ -30,27 +30,26 @@ def _labels(rng, source: SourceMapping, codelist: str, values: pd.Series) -> pd.
 
 def _years(rng, groups: pd.Series) -> pd.Series:
     """Age groups → an age in years within each group ('unknown' → blank)."""
-    bounds = codelists()["age_group"]["codes"]
+    bounds = codelists()["age_group"].codes
     known = groups != "unknown"
-    lo = groups.map(lambda g: bounds[g].get("min", 0)).to_numpy(float)
-    hi = groups.map(lambda g: min(bounds[g].get("max", 0), 75)).to_numpy(float)
+    lo = groups.map(lambda g: bounds[g].min or 0).to_numpy(float)
+    hi = groups.map(lambda g: min(bounds[g].max or 0, 75)).to_numpy(float)
     years = np.floor(lo + rng.random(len(groups)) * (hi - lo + 1)).astype(int).astype(str)
     return pd.Series(np.where(known, years, None), index=groups.index)
 
 
 def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) -> pd.DataFrame:
     """The export frame: local column names, local labels; dates stay datetime64."""
-    kinds = field_list(spec.kind)
-    types = {f: c["type"] for f, c in schema(KIND_SCHEMA[spec.kind])["columns"].items()}
+    lists = field_list(spec.kind)  # the list of a code or bool field; 'country'; None for text and dates
     out = {}
     for field, column in source.columns(spec).items():
         values = records[field].reset_index(drop=True)
         if field == "age_group" and spec.age_in_years:
             out[column] = _years(rng, values)
-        elif types[field] == "country":
+        elif (values_list := lists[field]) == "country":
             out[column] = values.map(ALPHA3) if spec.country_codes == "alpha3" else values
-        elif types[field] in ("code", "bool"):
-            out[column] = _labels(rng, source, kinds[field], values)
+        elif values_list is not None:
+            out[column] = _labels(rng, source, values_list, values)
         else:
             out[column] = values
     return pd.DataFrame(out)

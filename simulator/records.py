@@ -29,7 +29,7 @@ def delivery_periods(rng, source: SourceMapping) -> np.ndarray:
     """For each quarter, the quarter whose file carries its records (a skipped quarter's
     records come with the next delivery)."""
     n = len(periods())
-    skipped = rng.random(n) < params()["missed_delivery"].get(source.source_type, 0.0)
+    skipped = rng.random(n) < params().missed_delivery.get(source.source_type, 0.0)
     skipped[-1] = False
     target = np.arange(n)
     for i in range(n - 2, -1, -1):  # one pass over quarters, not over records
@@ -45,9 +45,9 @@ def case_records(
     p, t = params(), source.source_type
     first = np.flatnonzero(seen)
     contact = victims.entry_date.to_numpy()[first] + np.round(
-        rng.exponential(p["contact_delay_days"][t], len(first))
+        rng.exponential(p.contact_delay_days[t], len(first))
     ).astype("timedelta64[D]")
-    dup = rng.random(len(first)) < p["duplicate_share"]
+    dup = rng.random(len(first)) < p.duplicate_share
     idx = np.concatenate([first, first[dup]])
     date = np.concatenate([contact, contact[dup] + rng.integers(5, 60, dup.sum()).astype("timedelta64[D]")])
     duplicate = np.arange(len(idx)) >= len(first)
@@ -61,32 +61,32 @@ def case_records(
     ages = codes("age_group")[:-1]
     age_i = pd.Series(v.age_group).map({a: i for i, a in enumerate(ages)}).to_numpy(int)
     shifted = np.clip(age_i + rng.choice([-1, 1], n), 0, len(ages) - 1)
-    age = np.where(rng.random(n) < p["age_misreport_share"], np.array(ages, dtype=object)[shifted], v.age_group)
-    unk = p["unknown_share"]
-    identified = rng.random(n) < p["identified_share"].get(t, 0.0)
-    id_delay = np.round(rng.gamma(2.0, p["identification_delay_days"] / 2, n)).astype("timedelta64[D]")
+    age = np.where(rng.random(n) < p.age_misreport_share, np.array(ages, dtype=object)[shifted], v.age_group)
+    unk = p.unknown_share
+    identified = rng.random(n) < p.identified_share.get(t, 0.0)
+    id_delay = np.round(rng.gamma(2.0, p.identification_delay_days / 2, n)).astype("timedelta64[D]")
     referred = rng.random(n) < (0.7 if t in ("ngo", "social_services") else 0.4)
-    missing_cc = p["missing_country_share"]
-    file_q = np.minimum(quarter_index(date, periods()[0]) + (rng.random(n) < p["late_share"]), len(periods()) - 1)
+    missing_cc = p.missing_country_share
+    file_q = np.minimum(quarter_index(date, periods()[0]) + (rng.random(n) < p.late_share), len(periods()) - 1)
     return pd.DataFrame(
         {
             "source_id": source.source_id,
             "record_id": _record_ids(source, date),
-            "person_key": np.where(rng.random(n) < p["missing_person_key"][t], None, v.person_key),
+            "person_key": np.where(rng.random(n) < p.missing_person_key[t], None, v.person_key),
             "reference_date": date,
             "status": np.where(identified, "identified", "presumed").astype(object),
-            "exploitation_form": _unknown(rng, v.exploitation_form.to_numpy(), unk["exploitation_form"]),
-            "route_stage": _unknown(rng, v.route_stage.to_numpy(), unk["route_stage"]),
+            "exploitation_form": _unknown(rng, v.exploitation_form.to_numpy(), unk.exploitation_form),
+            "route_stage": _unknown(rng, v.route_stage.to_numpy(), unk.route_stage),
             "exploitation_country": np.where(
-                rng.random(n) < missing_cc["exploitation_country"], None, v.exploitation_country
+                rng.random(n) < missing_cc.exploitation_country, None, v.exploitation_country
             ),
-            "citizenship": np.where(rng.random(n) < missing_cc["citizenship"], None, v.citizenship),
-            "gender": _unknown(rng, v.gender.to_numpy(), unk["gender"]),
-            "age_group": _unknown(rng, age, unk["age_group"]),
-            "unaccompanied_child": _unknown(rng, _flag(v.unaccompanied_child), unk["unaccompanied_child"]),
-            "smuggling_debt": _unknown(rng, _flag(v.smuggling_debt), unk["smuggling_debt"]),
+            "citizenship": np.where(rng.random(n) < missing_cc.citizenship, None, v.citizenship),
+            "gender": _unknown(rng, v.gender.to_numpy(), unk.gender),
+            "age_group": _unknown(rng, age, unk.age_group),
+            "unaccompanied_child": _unknown(rng, _flag(v.unaccompanied_child), unk.unaccompanied_child),
+            "smuggling_debt": _unknown(rng, _flag(v.smuggling_debt), unk.smuggling_debt),
             "identification_date": np.where(identified, date + id_delay, np.datetime64("NaT")),
-            "referred_to_assistance": _unknown(rng, _flag(referred), unk["referred_to_assistance"]),
+            "referred_to_assistance": _unknown(rng, _flag(referred), unk.referred_to_assistance),
             "file_period": period_names()[delivery[file_q]],
             "victim_key": v.person_key,
             "duplicate": duplicate,
@@ -98,19 +98,19 @@ def screenings(rng, country: str, records: pd.DataFrame, source: SourceMapping, 
     """One row per asylum applicant screened; the source's presumed victims are flagged."""
     p = params()
     flagged = records[~records.duplicate]
-    volume = rng.poisson(seasonal_volume(p["countries"][country]["screenings"], scale))
+    volume = rng.poisson(seasonal_volume(p.countries[country].screenings, scale))
     flagged_q = np.bincount(quarter_index(flagged.reference_date.to_numpy(), periods()[0]), minlength=len(volume))
     qi = np.repeat(np.arange(len(volume)), np.maximum(volume - flagged_q, 0))
     n = len(qi)
-    s = p["screening"]
-    male = rng.random(n) < s["male_share"]
+    s = p.screening
+    male = rng.random(n) < s.male_share
     others = pd.DataFrame(
         {
             "screening_date": draw_dates(rng, qi),
             "flagged": "no",
             "gender": np.where(male, "male", "female").astype(object),
-            "age_group": choose(rng, s["ages"], n),
-            "citizenship": choose(rng, p["third_country_citizenship"], n),
+            "age_group": choose(rng, s.ages, n),
+            "citizenship": choose(rng, p.third_country_citizenship, n),
         }
     )
     hits = pd.DataFrame(

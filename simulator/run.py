@@ -40,7 +40,7 @@ def simulate(
         rng = country_rng(seed, country)
         mine = [s for s in sources.values() if s.country == country]
         world_victims = simulate_victims(rng, country, scale)
-        target = 1 / params()["countries"][country]["hidden_ratio"]
+        target = 1 / params().countries[country].hidden_ratio
         seen, shift = detect(rng, world_victims, mine, target)
         files = n_records = 0
         for source in mine:
@@ -95,4 +95,6 @@ def _write_truth(truth: Path, victims, records, screened, seed: int, scale: floa
     if screened:
         s = pd.concat(screened).sort_values(["source_id", "file_period"], ignore_index=True)
         s.to_parquet(truth / "screenings.parquet", index=False)
-    (truth / "world.json").write_text(json.dumps({"seed": seed, "scale": scale, "params": params()}, indent=1))
+    (truth / "world.json").write_text(
+        json.dumps({"seed": seed, "scale": scale, "params": params().model_dump(mode="json")}, indent=1)
+    )

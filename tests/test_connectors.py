@@ -14,6 +14,7 @@ from connectors.read import ReadError, _utf8_inside, read_export
 from data_contracts.cells import cell_failures
 from pipelines.ingest import ingest
 from thb.cli import app
+from thb.errors import ConfigError
 
 SOURCES = load_sources()
 
@@ -88,7 +89,7 @@ def test_no_registered_label_looks_hostile(source_id):
 def test_invalid_mapping_is_refused_with_its_file_name(tmp_path):
     bad = tmp_path / "DE-NGO-BAD.yaml"
     bad.write_text("source_id: DE-NGO-BAD\nname: x\nsource_type: charity\ncountry: DE\nfiles: []\n")
-    with pytest.raises(ValueError, match="(?s)DE-NGO-BAD.yaml.*source_type"):
+    with pytest.raises(ConfigError, match="(?s)DE-NGO-BAD.yaml.*source_type"):
         load_source(bad)
 
 

@@ -13,6 +13,7 @@ from connectors.mapping import load_sources
 from data_contracts.build import build_suites
 from pipelines.ingest import ingest
 from tests.conftest import snapshot
+from thb.errors import ConfigError
 from thb.settings import Settings
 
 SOURCES = load_sources()
@@ -209,5 +210,5 @@ def test_a_source_has_one_export_per_kind(tmp_path):
     spec = text[text.index("- kind: case") :]
     bad = tmp_path / "DE-POL-BKA.yaml"
     bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
-    with pytest.raises(ValueError, match="one export per kind"):
+    with pytest.raises(ConfigError, match="one export per kind"):
         load_source(bad)

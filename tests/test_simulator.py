@@ -47,9 +47,9 @@ def test_registered_victims_match_public_figures(calibration_world):
     """Persons seen a year ≈ registered victims (per country, ±35 %), a hidden ratio of 4-9."""
     v = pd.read_parquet(calibration_world / "truth/victims.parquet")
     seen = v[v.n_sources > 0].groupby("country").size() / 3 / 0.5  # per year at scale 1
-    for country, c in params()["countries"].items():
-        if c["registered"] >= 50:
-            assert abs(seen[country] / c["registered"] - 1.06) < 0.35, country
+    for country, c in params().countries.items():
+        if c.registered >= 50:
+            assert abs(seen[country] / c.registered - 1.06) < 0.35, country
     ratio = len(v) / (v.n_sources > 0).sum()
     assert 4 <= ratio <= 9
 

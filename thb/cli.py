@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -381,6 +381,21 @@ def contracts_build():
     with _clear_errors():
         paths = write_suites(load_sources(settings.connectors_dir), settings.contracts_dir)
     console.print(f"Wrote {len(paths)} suites to [bold]{escape(str(settings.contracts_dir))}[/]")
+
+
+@contracts.command("schema")
+def contracts_schema(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the schema here (default: print it).")] = None,
+):
+    """The JSON Schema of a connector mapping, for editors (committed as connectors/mapping.schema.json)."""
+    from connectors.mapping import mapping_json_schema
+
+    text = mapping_json_schema()
+    if out is None:
+        print(text, end="")
+        return
+    out.write_text(text, encoding="utf-8")
+    console.print(f"Wrote the mapping schema to [bold]{escape(str(out))}[/]")
 
 
 if __name__ == "__main__":
