@@ -1,8 +1,13 @@
 """The `thb` command line, as a user runs it."""
 
+import pytest
 from typer.testing import CliRunner
 
 from thb.cli import app
+
+# `thb ingest` runs its flow in this process, on the harness's API (without one, the command
+# would start a Prefect server of its own)
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_simulate_then_ingest(tmp_path, monkeypatch):
@@ -20,12 +25,6 @@ def test_simulate_then_ingest(tmp_path, monkeypatch):
     assert "quarantined" in result.output and "NUL bytes" in result.output
     again = runner.invoke(app, ["ingest"])
     assert again.exit_code == 0 and "Traceback" not in again.output
-
-
-def test_help_lists_the_commands():
-    out = CliRunner().invoke(app, ["--help"]).output
-    for command in ("simulate", "ingest", "contracts"):
-        assert command in out
 
 
 def test_a_locked_warehouse_gets_a_clear_error(tmp_path, monkeypatch):

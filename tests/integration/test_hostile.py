@@ -25,8 +25,7 @@ import pytest
 
 from pipelines.deliveries import printable
 from pipelines.ingest import ingest
-from tests.conftest import snapshot
-from tests.test_contracts import _spec, col, fresh_ids, mutate_cell, read_rows, write_rows
+from tests.helpers import col, export_spec, fresh_ids, mutate_cell, read_rows, snapshot, write_rows
 
 LOADED = ("DE-POL-BKA", "GR-POL-HP", "FI-POL-POLIISI", "SE-POL-NMR")  # ingested before the corpus arrives
 MAX_FILE_SIZE = 2 * 2**20  # THB_MAX_FILE_SIZE for the scenario: well above every good file
@@ -465,7 +464,7 @@ def everything_written():
 
 
 @pytest.fixture(scope="module")
-def scenario(world, tmp_path_factory):
+def scenario(world, tmp_path_factory, prefect_harness):
     """Ingest four sources with one good file of each format held back; then deliver the
     held-back files together with the whole corpus, and ingest again."""
     data = tmp_path_factory.mktemp("hostile")
@@ -479,14 +478,14 @@ def scenario(world, tmp_path_factory):
         shutil.move(f, held_back[f])
     good = {  # the largest case export of each source
         sid: max(
-            (p for p in (world / "landing" / sid[:2] / sid).iterdir() if _spec(sid)[1].matches(p.name)),
+            (p for p in (world / "landing" / sid[:2] / sid).iterdir() if export_spec(sid)[1].matches(p.name)),
             key=lambda p: p.stat().st_size,
         )
         for sid in {c.source for c in CASES.values()}
     }
     built, delivered = {}, {}
     for i, (name, case) in enumerate(CASES.items()):
-        _, spec = _spec(case.source)
+        _, spec = export_spec(case.source)
         tag = f"case{i}"
         file_name = (case.file_name or spec.pattern.replace("*", "{tag}")).format(tag=tag)
         built[name] = data / "outbox" / tag / file_name

@@ -13,9 +13,10 @@ from werkzeug.serving import make_server
 
 from dashboards.app import create_app
 from dashboards.pages import PAGES
+from tests.helpers import REPO
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+SHOTS = REPO / "build" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",

@@ -16,7 +16,7 @@ from dashboards.app import create_app, resolve
 from dashboards.data import ANY, Release
 from dashboards.pages import PAGES
 from data_contracts.codelists import CUBE_DIMENSIONS
-from tests.conftest import dash_request
+from tests.helpers import dash_call
 
 CELL = ["release_id", "ref_area", "time_period", *CUBE_DIMENSIONS]  # what identifies a published cell
 
@@ -32,13 +32,6 @@ def release_db(released, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(release_db):
     return create_app(release_db)
-
-
-def dash_call(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]], state=()):
-    """Run one callback as the browser would, through /_dash-update-component."""
-    r = app.server.test_client().post("/_dash-update-component", json=dash_request(app, outputs, inputs, state))
-    assert r.status_code == 200, r.data[:500]
-    return r.get_json()["response"]
 
 
 def test_the_data_layer_reads_published_cells(release_db):
@@ -159,12 +152,6 @@ def test_the_release_file_is_only_read(client, release_db):
         dash_call(client, [("page", "children")], [("url", "pathname", page.path)], [("url", "search", "")])
     assert hashlib.sha256(release_db.read_bytes()).hexdigest() == digest
     assert not any(p.suffix == ".wal" for p in release_db.parent.iterdir())
-
-
-def test_without_a_release_the_app_says_so(tmp_path):
-    client = create_app(tmp_path / "none.duckdb")
-    out = dash_call(client, [("page", "children")], [("url", "pathname", "/")], [("url", "search", "")])
-    assert "No release yet" in json.dumps(out)
 
 
 def test_the_overview_download_has_no_duplicate_cell(release_db):

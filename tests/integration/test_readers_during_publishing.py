@@ -20,7 +20,7 @@ from dashboards.data import Release
 from dashboards.pages import PAGES
 from pipelines.ingest import ingest
 from pipelines.release import release
-from tests.conftest import dash_request
+from tests.helpers import dash_request
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def first_quarter_published(make_data) -> Path:
+def first_quarter_published(make_data, prefect_harness) -> Path:
     data = make_data("DE-POL-BKA", "DE-NGO-KOK", "DE-ASY-BAMF", "SE-POL-NMR", "GR-POL-HP")
     ingest(data)
     release("2023-Q1", data_dir=data)

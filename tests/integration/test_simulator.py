@@ -9,7 +9,7 @@ import pytest
 from connectors.mapping import load_sources
 from simulator import simulate
 from simulator.world import params
-from tests.conftest import SCALE, SEED
+from tests.helpers import SCALE, SEED
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,7 @@ from connectors.mapping import load_sources
 from dashboards.app import create_app, resolve
 from dashboards.data import Release
 from dashboards.pages import PAGES
-from tests.conftest import dash_request
-from tests.test_contracts import read_rows, write_rows
+from tests.helpers import dash_request, read_rows, write_rows
 
 pytestmark = pytest.mark.slow
 

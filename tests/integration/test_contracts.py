@@ -1,59 +1,18 @@
 """Contract failures over time: duplicates across files, corrected and empty re-deliveries,
-repeated quarantines, and the stored suites. Every class of broken or hostile file is in
-the corpus of tests/test_hostile.py; the helpers here build such files from real exports."""
+repeated quarantines. Every class of broken or hostile file is in the corpus of
+tests/integration/test_hostile.py; the helpers that build such files from real exports are
+in tests/helpers.py, the stored suites are checked in tests/unit/test_contracts.py."""
 
-import csv
-import io
 import json
 
 import duckdb
 import pytest
 
-from connectors.mapping import load_sources
-from data_contracts.build import build_suites
 from pipelines.ingest import ingest
-from tests.conftest import snapshot
+from tests.helpers import SOURCES, mutate_cell, read_rows, snapshot, write_rows
 from thb.settings import Settings
 
-SOURCES = load_sources()
-
-
-def _spec(source_id, kind="case"):
-    src = SOURCES[source_id]
-    return src, next(f for f in src.files if f.kind == kind)
-
-
-def read_rows(path, source_id):
-    _, spec = _spec(source_id)
-    text = path.read_bytes().decode(spec.encoding)
-    return list(csv.reader(io.StringIO(text), delimiter=spec.delimiter))
-
-
-def write_rows(path, source_id, rows, encoding=None):
-    _, spec = _spec(source_id)
-    buf = io.StringIO()
-    csv.writer(buf, delimiter=spec.delimiter, lineterminator="\r\n").writerows(rows)
-    path.write_bytes(buf.getvalue().encode(encoding or spec.encoding))
-
-
-def col(source_id, field):
-    src, spec = _spec(source_id)
-    return src.column(spec, field)
-
-
-def mutate_cell(field, value, row=2, source_id="DE-POL-BKA"):
-    def f(rows):
-        rows[row][rows[0].index(col(source_id, field))] = value
-        return rows
-
-    return f
-
-
-def fresh_ids(rows, source_id, tag):
-    """The rows with record ids no other file uses, so a case fails for its own reason only."""
-    i = rows[0].index(col(source_id, "record_id"))
-    return [rows[0]] + [r[:i] + [f"{r[i]}-{tag}"] + r[i + 1 :] for r in rows[1:]]
-
+pytestmark = pytest.mark.usefixtures("prefect_harness")  # the tests run the ingest flow
 
 def test_duplicate_of_a_record_in_another_file(world, make_data):
     data = make_data("DE-POL-BKA")
@@ -97,12 +56,6 @@ def test_unrouted_files_are_quarantined(make_data):
     assert any("no connector mapping" in r for r in reasons)
     assert any("matches none of the source's registered exports" in r for r in reasons)
     assert (data / "quarantine/_unrouted/stray.csv").exists()
-
-
-def test_stored_suites_are_the_generated_ones():
-    """The JSON suites in data_contracts/suites/ are exactly what the mappings generate."""
-    stored = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in Settings().contracts_dir.glob("*.json")}
-    assert stored == build_suites(SOURCES)
 
 
 def test_a_file_without_its_header_row_quotes_nothing(make_data):
@@ -202,12 +155,3 @@ def test_bytes_delivered_before_a_correction_load_again(make_data):
     assert status == [("superseded", len(rows) - 1), ("superseded", len(rows) - 2), ("loaded", len(rows) - 1)]
 
 
-def test_a_source_has_one_export_per_kind(tmp_path):
-    from connectors.mapping import load_source
-
-    text = (Settings().connectors_dir / "DE-POL-BKA.yaml").read_text(encoding="utf-8")
-    spec = text[text.index("- kind: case") :]
-    bad = tmp_path / "DE-POL-BKA.yaml"
-    bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
-    with pytest.raises(ValueError, match="one export per kind"):
-        load_source(bad)

@@ -20,13 +20,12 @@ from dp.measure import plan
 from dp.spec import release_spec
 from pipelines.release import _publish
 from pipelines.warehouse import connect
-from tests.conftest import snapshot
+from tests.helpers import REPO, snapshot
 from thb.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 SOURCES = ("DE-POL-BKA", "DE-NGO-KOK", "DE-ASY-BAMF", "FI-POL-POLIISI", "SE-POL-NMR", "GR-POL-HP")
-REPO = Path(__file__).resolve().parents[1]
 THB = Path(sys.executable).with_name("thb")
 QUARTER = "2025-Q2"
 

@@ -3,9 +3,10 @@ the ground truth, re-ingest is a no-op, re-deliveries replace what they correct.
 
 import duckdb
 import pandas as pd
+import pytest
 
 from pipelines.ingest import ingest
-from tests.conftest import snapshot
+from tests.helpers import snapshot
 
 
 def q(data, sql):
@@ -95,6 +96,7 @@ def test_capture_histories_cover_every_person_with_a_key(ingested):
     assert h[[c for c in h.columns if c.startswith("AT-")]].isna().all().all()
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_reingest_is_a_no_op(make_data):
     data = make_data("FI-POL-POLIISI", "FI-NGO-RIKU")
     first = ingest(data)
@@ -105,6 +107,7 @@ def test_reingest_is_a_no_op(make_data):
     assert snapshot(data / "warehouse.duckdb") == before
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
     data = make_data("DE-POL-BKA")
     ingest(data)

@@ -183,46 +183,6 @@ def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, wor
     assert not (data / "release/2025-Q1.3").exists()
 
 
-def test_the_year_cap_counts_a_quarter_every_quarters_screenings_and_annual_tables(tmp_path):
-    con = connect(tmp_path / "w.duckdb")
-    con.sql("CREATE TABLE linked.persons (reporting_country VARCHAR, person_id VARCHAR, first_quarter VARCHAR)")
-    spec = release_spec()
-    b = spec.budget
-    now = ledger.now()
-
-    def charge(release_id, scope, dataset, rho):
-        ledger.record(
-            con,
-            ledger.Release(release_id, scope, 1, "measured", rho, 1, b.delta, now),
-            "x",
-            "1",
-            [
-                {
-                    "dataset": dataset,
-                    "marginal": "total",
-                    "scale": 1,
-                    "rho": rho,
-                    "epsilon": 1,
-                    "delta": b.delta,
-                    "areas": 8,
-                }
-            ],
-            [],
-        )
-
-    charge("2025-Q2.1", "2025-Q2", "cases", 0.4)
-    ledger.check_caps(con, spec, "2025-Q3", {"cases": 0.4})  # other quarters hold other persons
-    charge("2025-Q1.1", "2025-Q1", "screenings", 0.3)  # screened applicants may be anyone of the year
-    with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
-        ledger.check_caps(con, spec, "2025-Q3", {"screenings": 0.31})
-    charge("2025.1", "2025", "capture_histories", b.rho_per_year - 0.7)
-    assert ledger.year_load(con, "2025") == pytest.approx(b.rho_per_year)
-    with pytest.raises(ledger.BudgetExceeded, match="yearly cap"):
-        ledger.check_caps(con, spec, "2025-Q2", {"cases": 1e-6})  # the persons who carry the most
-    ledger.check_caps(con, spec, "2025-Q4", {"cases": 0.4})  # Q4's persons carry less than Q2's
-    ledger.check_caps(con, spec, "2026-Q1", {"cases": 0.4})  # a new year
-
-
 def test_a_released_person_stays_in_their_quarter(one_source_released):
     data, release = one_source_released
     con = connect(Settings(data_dir=data).warehouse, read_only=True)
@@ -341,7 +301,7 @@ def test_the_release_database_holds_no_private_column(released):
 def test_intervals_cover_the_confidential_counts(realistic):
     """Repeated measurements of one quarter: the 90 % intervals cover the counts of the
     persons the sources saw (linked.persons, checked against the simulator's truth in
-    tests/test_ingest.py) 90 % of the time where counts are positive, more at zero."""
+    tests/integration/test_ingest.py) 90 % of the time where counts are positive, more at zero."""
     from dp.measure import joint_counts, marginal, measure, plan
     from dp.postprocess import cube
 
