@@ -23,7 +23,8 @@ from pipelines.warehouse import connect
 from tests.helpers import REPO, snapshot
 from thb.settings import Settings
 
-pytestmark = pytest.mark.slow
+# one worker: the module's reference runs are shared, and a random-moment kill is timed by them
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-recovery")]
 
 SOURCES = ("DE-POL-BKA", "DE-NGO-KOK", "DE-ASY-BAMF", "FI-POL-POLIISI", "SE-POL-NMR", "GR-POL-HP")
 THB = Path(sys.executable).with_name("thb")

@@ -57,6 +57,7 @@ def test_the_yearly_cap_includes_the_estimates(released):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("coverage-worlds")
 def test_intervals_cover_the_true_number_of_victims(tmp_path, prefect_harness):
     """Three simulated worlds at scale 1: for the countries and years with at least 200
     persons seen, the 95 % interval from the DP table covers the true number of victims

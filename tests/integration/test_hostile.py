@@ -30,6 +30,8 @@ from tests.helpers import col, export_spec, fresh_ids, mutate_cell, read_rows, s
 LOADED = ("DE-POL-BKA", "GR-POL-HP", "FI-POL-POLIISI", "SE-POL-NMR")  # ingested before the corpus arrives
 MAX_FILE_SIZE = 2 * 2**20  # THB_MAX_FILE_SIZE for the scenario: well above every good file
 
+pytestmark = pytest.mark.xdist_group("hostile")  # one worker builds the scenario
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:

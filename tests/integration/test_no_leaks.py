@@ -24,7 +24,7 @@ from dashboards.data import Release
 from dashboards.pages import PAGES
 from tests.helpers import dash_request, read_rows, write_rows
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("no-leaks")]  # one worker builds `planted`
 
 SOURCES = load_sources()
 PLANTED = ("DE-POL-BKA", "GR-POL-HP", "BG-NGO-ANIMUS", "SE-POL-NMR", "FI-POL-POLIISI")

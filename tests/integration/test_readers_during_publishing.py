@@ -22,7 +22,7 @@ from pipelines.ingest import ingest
 from pipelines.release import release
 from tests.helpers import dash_request
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readers")]
 
 THB = Path(sys.executable).with_name("thb")
 OVERVIEW = next(p for p in PAGES if p.name == "overview")

@@ -11,6 +11,8 @@ from simulator import simulate
 from simulator.world import params
 from tests.helpers import SCALE, SEED
 
+pytestmark = pytest.mark.xdist_group("simulator")  # one worker builds the calibration world
+
 
 @pytest.fixture(scope="module")
 def calibration_world(tmp_path_factory):
