@@ -14,6 +14,7 @@ from thb.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")  # the tests run the ingest flow
 
+
 def test_duplicate_of_a_record_in_another_file(world, make_data):
     data = make_data("DE-POL-BKA")
     ingest(data)
@@ -24,7 +25,8 @@ def test_duplicate_of_a_record_in_another_file(world, make_data):
     summary = ingest(data)
     assert summary["total"]["quarantined"] == 1
     report = json.loads(next((data / "quarantine").rglob("*.report.json")).read_text())
-    assert report["failures"][0]["check"] == "unique_record_id" and report["failures"][0]["rows"] == [1]
+    assert report["failures"][0]["check"] == "unique_record_id"
+    assert report["failures"][0]["rows"] == [1]
 
 
 def test_a_corrected_redelivery_of_a_quarantined_file_loads(make_data):
@@ -36,12 +38,14 @@ def test_a_corrected_redelivery_of_a_quarantined_file_loads(make_data):
     write_rows(good, "DE-POL-BKA", mutate_cell("gender", "Mann")(rows))
     bad = good.read_bytes()
     first = ingest(data)
-    assert first["total"]["quarantined"] == 1 and not good.exists()
+    assert first["total"]["quarantined"] == 1
+    assert not good.exists()
     good.write_bytes(bad)  # the same bad bytes again: a no-op
     assert ingest(data)["total"]["unchanged"] >= 1
     good.write_bytes(original)  # the corrected file
     third = ingest(data)
-    assert third["total"]["loaded"] == 1 and third["total"]["quarantined"] == 0
+    assert third["total"]["loaded"] == 1
+    assert third["total"]["quarantined"] == 0
 
 
 def test_unrouted_files_are_quarantined(make_data):
@@ -81,7 +85,8 @@ def test_a_date_out_of_range_is_quarantined_and_the_others_load(make_data):
     f = max(folder.iterdir(), key=lambda p: p.stat().st_size)
     write_rows(f, "DE-POL-BKA", mutate_cell("reference_date", "04.01.0025")(read_rows(f, "DE-POL-BKA")))
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 1 and summary["total"]["loaded"] == len(list(folder.iterdir()))
+    assert summary["total"]["quarantined"] == 1
+    assert summary["total"]["loaded"] == len(list(folder.iterdir()))
     assert "date" in summary["quarantined"][0]["reason"]
 
 
@@ -94,9 +99,11 @@ def test_an_empty_upload_never_erases_a_loaded_file(make_data):
     csv_file.write_text(csv_file.read_text(encoding="utf-8-sig").splitlines()[0] + "\n", encoding="utf-8-sig")
     jsonl.write_bytes(b"")
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 2 and summary["total"]["loaded"] == 0
+    assert summary["total"]["quarantined"] == 2
+    assert summary["total"]["loaded"] == 0
     reasons = " ".join(q["reason"] for q in summary["quarantined"])
-    assert "replace the loaded version" in reasons and "empty" in reasons
+    assert "replace the loaded version" in reasons
+    assert "empty" in reasons
     after = snapshot(data / "warehouse.duckdb")
     before.pop("landing.manifest"), after.pop("landing.manifest")
     assert after == before
@@ -111,7 +118,8 @@ def test_a_failed_correction_keeps_the_old_version_and_its_ids(make_data):
     write_rows(folder / "bka_lagebild_copy.csv", "DE-POL-BKA", rows[:3])  # reuses ids of the loaded file
     write_rows(loaded, "DE-POL-BKA", mutate_cell("gender", "Mann")(rows))  # a correction that fails
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 2 and summary["total"]["loaded"] == 0
+    assert summary["total"]["quarantined"] == 2
+    assert summary["total"]["loaded"] == 0
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     dupes = con.sql("SELECT count(*) - count(DISTINCT record_id) FROM harmonised.case_records").fetchall()[0][0]
     con.close()
@@ -131,7 +139,9 @@ def test_quarantine_is_safe_to_repeat(make_data):
 
     first = quarantine(con, d, "contract", [Failure("x", "a reason")], settings.quarantine)
     second = quarantine(con, d, "contract", [Failure("x", "a reason")], settings.quarantine)
-    assert first == second and first.exists() and not d.path.exists()
+    assert first == second
+    assert first.exists()
+    assert not d.path.exists()
     assert len(list(first.parent.glob("*.report.json"))) == 1
     assert con.sql("SELECT count(*) FROM landing.manifest").fetchall() == [(1,)]
     con.close()
@@ -148,10 +158,8 @@ def test_bytes_delivered_before_a_correction_load_again(make_data):
     f.write_bytes(v1)  # v1 again
     assert ingest(data)["total"]["loaded"] == 1
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    status = con.sql(
-        f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{f.name}' ORDER BY processed_at"
+    status = con.execute(
+        "SELECT status, records FROM landing.manifest WHERE path LIKE '%' || ? ORDER BY processed_at", [f.name]
     ).fetchall()
     con.close()
     assert status == [("superseded", len(rows) - 1), ("superseded", len(rows) - 2), ("loaded", len(rows) - 1)]
-
-

@@ -6,15 +6,11 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest import ingest
-from tests.helpers import snapshot
+from tests.helpers import query, snapshot
 
 
-def q(data, sql):
-    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
+def q(data, sql, params=()):
+    return query(data / "warehouse.duckdb", sql, params)
 
 
 def test_every_simulated_file_loads(world, ingested):
@@ -91,7 +87,8 @@ def test_capture_histories_cover_every_person_with_a_key(ingested):
     h = con.sql("SELECT * FROM linked.capture_histories WHERE reporting_country = 'DE'").df()
     con.close()
     lists = [c for c in h.columns if c.startswith("DE-")]
-    assert lists and h[lists].notna().all().all()
+    assert lists
+    assert h[lists].notna().all().all()
     assert (h[lists].sum(axis=1) >= 1).all()  # every history names at least one list
     assert h[[c for c in h.columns if c.startswith("AT-")]].isna().all().all()
 
@@ -102,7 +99,8 @@ def test_reingest_is_a_no_op(make_data):
     first = ingest(data)
     before = snapshot(data / "warehouse.duckdb")
     second = ingest(data)
-    assert first["total"]["loaded"] > 0 and second["total"]["loaded"] == 0
+    assert first["total"]["loaded"] > 0
+    assert second["total"]["loaded"] == 0
     assert second["total"]["unchanged"] == first["total"]["loaded"]
     assert snapshot(data / "warehouse.duckdb") == before
 
@@ -118,7 +116,7 @@ def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
     summary = ingest(data)
     assert summary["total"]["loaded"] == 1
     manifest = q(
-        data, f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{path.name}' ORDER BY processed_at"
+        data, "SELECT status, records FROM landing.manifest WHERE path LIKE '%' || ? ORDER BY processed_at", [path.name]
     )
     assert manifest == [("superseded", len(lines) - 1), ("loaded", len(lines) - 2)]
     total = q(data, "SELECT count(*) FROM harmonised.case_records")[0][0]

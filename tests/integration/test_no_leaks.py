@@ -164,7 +164,8 @@ def test_no_canary_in_any_release_file(planted):
         scanned += 1
     con = duckdb.connect(str(release / "thb_release.duckdb"), read_only=True)
     for (table,) in con.sql("SELECT table_name FROM information_schema.tables").fetchall():
-        assert leaks(con.sql(f"SELECT * FROM {table}").df().to_csv(), everything) == [], table
+        text = con.sql(f'SELECT * FROM "{table}"').df().to_csv()  # noqa: S608 — a name from the catalogue
+        assert leaks(text, everything) == [], table
     con.close()
     assert scanned > 20
 

@@ -17,5 +17,3 @@ def test_notebook_runs_on_the_release(path, released, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(o.output_type in ("display_data", "execute_result", "stream") for o in outputs)
-
-

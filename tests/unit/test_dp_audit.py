@@ -26,7 +26,8 @@ def test_one_person_moves_one_cell_of_every_marginal_by_the_rows_added():
         other = neighbour(joint, cell, rows)
         for m in plan(SPEC, "cases"):
             step = marginal(DS, other, m) - marginal(DS, joint, m)
-            assert step.sum() == rows and np.count_nonzero(step) == 1
+            assert step.sum() == rows
+            assert np.count_nonzero(step) == 1
     assert np.array_equal(joint, before)  # D itself is left as it was
 
 
@@ -34,12 +35,15 @@ def test_one_person_moves_one_cell_of_every_marginal_by_the_rows_added():
 def test_clopper_pearson_bounds_are_the_exact_binomial_ones(n):
     high, low = _clopper_pearson(n, 0.99)
     a = 0.01 / (2 * len(GRID))  # each one-sided bound's share of the 1 % (Bonferroni)
-    assert high[0] == pytest.approx(1 - a ** (1 / n)) and low[n] == pytest.approx(a ** (1 / n))  # closed forms
-    assert low[0] == 0 and high[n] == 1
+    assert high[0] == pytest.approx(1 - a ** (1 / n))
+    assert low[n] == pytest.approx(a ** (1 / n))
+    assert low[0] == 0
+    assert high[n] == 1
     for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
         ci = binomtest(k, n).proportion_ci(confidence_level=1 - 2 * a, method="exact")
         assert (low[k], high[k]) == pytest.approx((ci.low, ci.high), rel=1e-6, abs=1e-12)
-    assert np.all(np.diff(low) > 0) and np.all(np.diff(high) > 0)
+    assert np.all(np.diff(low) > 0)
+    assert np.all(np.diff(high) > 0)
 
 
 def test_failure_probability_is_the_exact_sum_over_outcomes():
@@ -65,7 +69,8 @@ def test_the_bounds_hold_and_are_tight_on_a_pure_opendp_gaussian():
     epsilon = dp.c.make_zCDP_to_approxDP(gaussian(scale)).map(step).epsilon(DELTA)
     shift = step / math.sqrt(scale**2 - 1 / 12)  # the discrete Gaussian's (Sheppard)
     risk = failure_probability(shift, epsilon, mu, DELTA, n)
-    assert risk["mu"][1] < RISK and risk["epsilon"][1] < RISK
+    assert risk["mu"][1] < RISK
+    assert risk["epsilon"][1] < RISK
     assert 1 - failure_probability(shift, epsilon, 0.75 * mu, DELTA, n)["mu"][0] < RISK
 
     noise = gaussian(scale)

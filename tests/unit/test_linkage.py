@@ -101,9 +101,11 @@ def expected_persons(records: pd.DataFrame, frozen: dict[tuple[str, str], str]) 
         p[f] = p[f].fillna("unknown")
     p["status"] = p.status.map({True: "identified", False: "presumed"})
     computed = p.first_date.map(lambda d: f"{d.year}-Q{(d.month - 1) // 3 + 1}")
-    p["first_quarter"] = [frozen.get(k, q) for k, q in zip(zip(p.reporting_country, p.person_id), computed)]
+    p["first_quarter"] = [
+        frozen.get(k, q) for k, q in zip(zip(p.reporting_country, p.person_id, strict=True), computed, strict=True)
+    ]
     p["first_year"] = p.first_quarter.str[:4].astype(int)
-    p["quarter_frozen"] = [k in frozen for k in zip(p.reporting_country, p.person_id)]
+    p["quarter_frozen"] = [k in frozen for k in zip(p.reporting_country, p.person_id, strict=True)]
     out = p[PERSON_COLUMNS].astype(object)
     return out.where(out.notna(), None)  # nulls as None, as DuckDB gives them
 
@@ -117,7 +119,7 @@ def expected_histories(persons: pd.DataFrame) -> list[tuple]:
         {
             sid: [
                 (int(sid in seen) if SOURCES[sid].country == country else None)
-                for country, seen in zip(keyed.reporting_country, keyed.sources_first_year)
+                for country, seen in zip(keyed.reporting_country, keyed.sources_first_year, strict=True)
             ]
             for sid in ids
         },
@@ -156,7 +158,7 @@ def test_persons_and_histories_are_the_pandas_ones(seed, con):
     unfrozen = expected_persons(records, {})
     frozen = {
         (c, p): f"{rng.integers(2023, 2026)}-Q{rng.integers(1, 5)}"
-        for c, p in zip(unfrozen.reporting_country, unfrozen.person_id)
+        for c, p in zip(unfrozen.reporting_country, unfrozen.person_id, strict=True)
         if rng.random() < 0.2
     }
     for (c, p), q in frozen.items():  # released persons stay in their quarter, whatever their first record

@@ -73,7 +73,8 @@ def test_controlled_rounding_is_the_closest_integer_table(seed):
     rows = round_to_total(project_simplex(values.sum(1), total), total)
     cols = round_to_total(project_simplex(values.sum(0), total), total)
     t = rake(values, rows, cols)
-    assert np.allclose(t.sum(1), rows) and np.allclose(t.sum(0), cols)
+    assert np.allclose(t.sum(1), rows)
+    assert np.allclose(t.sum(0), cols)
 
     got = controlled_round(t, rows, cols)
 
