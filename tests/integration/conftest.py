@@ -7,8 +7,8 @@ in a `thb` subprocess: they request `prefect_harness`, directly or through `thb_
 pytest-xdist each worker starts its own harness, in its own PREFECT_HOME (tests/conftest.py).
 
 The session fixtures are expensive (the world, `ingested`, `released`, `realistic`) and an
-xdist worker builds each one it needs: the tests that use them carry xdist_group marks
-(tests/integration/groups.py) so that each is built in as few workers as possible."""
+xdist worker builds each one it needs: tests/conftest.py puts the tests that use `ingested`,
+`released` or `realistic` in one xdist group per fixture, so that each is built once."""
 
 import os
 import shutil
