@@ -45,7 +45,8 @@ SESSION_GROUPS = {  # a session fixture → the group of every test that uses it
 }
 LONGEST_FIRST = [  # groups, longest first (--durations on 2 cores)
     "released",
-    "crash-recovery",
+    "crash-ingest",
+    "crash-release",
     "coverage-worlds",
     "readers",
     "no-leaks",

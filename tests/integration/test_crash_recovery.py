@@ -23,8 +23,11 @@ from pipelines.warehouse import connect
 from tests.helpers import REPO, snapshot
 from thb.settings import Settings
 
-# one worker: the module's reference runs are shared, and a random-moment kill is timed by them
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("crash-recovery")]
+pytestmark = pytest.mark.slow
+# Two xdist groups, one worker each: the ingest crashes share the reference runs of both
+# landings (and a random-moment kill is timed by them); the release crashes need only the
+# six sources' one.
+INGEST_GROUP, RELEASE_GROUP = pytest.mark.xdist_group("crash-ingest"), pytest.mark.xdist_group("crash-release")
 
 SOURCES = ("DE-POL-BKA", "DE-NGO-KOK", "DE-ASY-BAMF", "FI-POL-POLIISI", "SE-POL-NMR", "GR-POL-HP")
 THB = Path(sys.executable).with_name("thb")
@@ -131,6 +134,7 @@ INGEST_CRASHES = {  # where → (landing, crash point)
 
 
 @pytest.mark.parametrize("point", INGEST_CRASHES)
+@INGEST_GROUP
 def test_an_ingest_killed_at_a_crash_point_recovers(point, landings, reference, thb_env, tmp_path):
     landing, *kill = INGEST_CRASHES[point]
     data = fresh(tmp_path, landings[landing])
@@ -140,6 +144,7 @@ def test_an_ingest_killed_at_a_crash_point_recovers(point, landings, reference, 
 
 
 @pytest.mark.parametrize("share", [0.4, 0.8])
+@INGEST_GROUP
 def test_an_ingest_killed_at_a_random_moment_recovers(share, landings, reference, thb_env, tmp_path):
     expected = reference("six sources")
     data = fresh(tmp_path, landings["six sources"])
@@ -202,6 +207,7 @@ RELEASE_CRASHES = {
 
 
 @pytest.mark.parametrize("point", RELEASE_CRASHES)
+@RELEASE_GROUP
 def test_a_release_killed_at_a_crash_point_is_published_once(point, ingested_copy, thb_env):
     data = ingested_copy
     target, when, status = RELEASE_CRASHES[point]
@@ -220,6 +226,7 @@ def test_a_release_killed_at_a_crash_point_is_published_once(point, ingested_cop
         con.close()
 
 
+@RELEASE_GROUP
 def test_a_pipeline_killed_between_quarters_publishes_each_once(ingested_copy, thb_env):
     data = ingested_copy
     killed(thb_env, data, "pipeline", "run", kill=("dp.ledger:record#3", "after"))
