@@ -6,7 +6,7 @@ of the 90 % intervals, and the time of a full quarterly release of the eight cou
     python benchmarks/dp_accuracy.py --data-dir data     # an ingested data directory (make demo)
 
 Ground truth: the confidential counts of the persons the sources saw (linked.persons,
-which tests/test_ingest.py checks against the simulator's records). Every draw of noise is
+which tests/integration/test_ingest.py checks against the simulator's records). Every draw of noise is
 OpenDP's discrete Gaussian, for both strategies, at the same total ρ.
 """
 

@@ -3,7 +3,7 @@ warehouse) and their noisy versions (OpenDP's discrete Gaussian, nothing else).
 
 Each person is one row of linked.persons, in exactly one cell of every marginal (all
 attributes are complete codes, `unknown` included), so a marginal's L2 sensitivity to
-adding or removing one person is 1; tests/test_sensitivity.py proves it on real data.
+adding or removing one person is 1; tests/integration/test_sensitivity.py proves it on real data.
 Countries hold disjoint persons: they are measured in parallel, at the same scales.
 """
 

@@ -1,141 +1,122 @@
-"""Shared fixtures: a real Prefect test harness, one small simulated world, and helpers to
-build a data directory from some of its deliveries."""
+"""Shared by every test, unit and integration alike. Nothing here starts Prefect: the test
+harness is a fixture of tests/integration/conftest.py, set up only where a flow runs.
 
+Every test process (the main one, or each pytest-xdist worker) gets a Prefect home of its
+own before any product module imports Prefect, so that importing a flow module never
+touches ~/.prefect and two workers never share a profile, a database or a results store."""
+
+import atexit
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="thb-prefect-")
+import pytest
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="thb-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-import duckdb  # noqa: E402
-import pytest  # noqa: E402
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
-
-from simulator import simulate  # noqa: E402
-
-SEED, SCALE = 11, 0.05
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_harness():
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+# ---------------------------------------------------------------- parallel runs (pytest-xdist)
+#
+# pyproject.toml runs the suite with `-n auto --dist loadgroup --no-loadscope-reorder`: the
+# tests of one group run in one worker, in collection order; every other test is scheduled on
+# its own. Below, (1) the tests that use an expensive session fixture get the group of that
+# fixture (xdist_group mark), so that it is built in one worker only; modules whose
+# module-scoped fixtures are expensive carry a group mark themselves; and (2) the collection
+# is ordered longest work first, so that the long groups start at once and the many short
+# tests fill in at the end (a long group handed out last would run alone while the other
+# worker idles).
+#
+# xdist 3.8 passes a test's group to the controller by appending "@group" to its node id,
+# which pytest 9.2's structured node ids silently ignore (pytest-xdist issue #1386): every
+# test would be scheduled on its own and each worker would build every expensive fixture.
+# So each worker also writes the groups it collected to a file the controller's scheduler
+# reads (GroupFileScheduling), which works with or without that fix.
+
+SESSION_GROUPS = {  # a session fixture → the group of every test that uses it
+    "ingested": "released",  # `released` is the ingested directory, released in place
+    "released": "released",
+    "realistic": "realistic",
+}
+LONGEST_FIRST = [  # groups, longest first (--durations on 2 cores)
+    "released",
+    "crash-ingest",
+    "crash-release",
+    "coverage-worlds",
+    "readers",
+    "no-leaks",
+    "realistic",
+    "simulator",
+    "hostile",
+]
+GROUPS_FILES = "thb_xdist_groups"  # workerinput key: the folder where workers write their groups
 
 
-@pytest.fixture(scope="session")
-def thb_env(prefect_harness) -> dict:
-    """The environment of a `thb` subprocess: this session's Prefect API (no server of its own)."""
-    from prefect.settings import PREFECT_API_URL
-
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+def _group(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return (mark.args[0] if mark.args else mark.kwargs.get("name")) if mark else None
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory) -> Path:
-    """A small simulated world: world/landing and world/truth (never modified)."""
-    out = tmp_path_factory.mktemp("world")
-    simulate(out, seed=SEED, scale=SCALE)
-    return out
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = next((g for f, g in SESSION_GROUPS.items() if f in names), None)
+        if group and not _group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item: pytest.Item) -> int:
+        group = _group(item)
+        if group in LONGEST_FIRST:
+            return LONGEST_FIRST.index(group)
+        if "/integration/" in item.nodeid:
+            return len(LONGEST_FIRST)
+        return len(LONGEST_FIRST) + 1  # unit tests and doctests: many and short
+
+    items.sort(key=rank)  # stable: within a rank, collection order (modules stay whole)
+
+    workerinput = getattr(config, "workerinput", {})
+    if GROUPS_FILES in workerinput:  # an xdist worker: tell the controller the groups
+        groups = {item.nodeid: g for item in items if (g := _group(item))}
+        path = Path(workerinput[GROUPS_FILES]) / f"{workerinput['workerid']}.json"
+        path.with_suffix(".tmp").write_text(json.dumps(groups), encoding="utf-8")
+        path.with_suffix(".tmp").replace(path)
 
 
-@pytest.fixture(scope="session")
-def ingested(world, tmp_path_factory) -> Path:
-    """A data directory holding the whole world, ingested once (read-only for tests)."""
-    from pipelines.ingest import ingest
-
-    data = tmp_path_factory.mktemp("ingested")
-    shutil.copytree(world / "landing", data / "landing")
-    ingest(data)
-    return data
-
-
-@pytest.fixture
-def make_data(world, tmp_path):
-    """make_data(*source_ids) → a fresh data dir whose landing/ holds those sources' files."""
-
-    def make(*source_ids: str) -> Path:
-        data = tmp_path / "data"
-        for sid in source_ids:
-            src = world / "landing" / sid[:2] / sid
-            shutil.copytree(src, data / "landing" / sid[:2] / sid)
-        return data
-
-    return make
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist's controller, for each worker it starts: where to write the groups."""
+    config = node.config
+    if not hasattr(config, "_thb_groups_dir"):
+        config._thb_groups_dir = tempfile.mkdtemp(prefix="thb-xdist-groups-")
+        atexit.register(shutil.rmtree, config._thb_groups_dir, ignore_errors=True)
+    node.workerinput[GROUPS_FILES] = config._thb_groups_dir
 
 
-def dash_request(app, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]], state=()) -> dict:
-    """The body the browser posts to /_dash-update-component to run one of app's callbacks."""
-    wanted = [f"{i}.{p}" for i, p in outputs]
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
 
-    def parts_of(key):
-        return key[2:-2].split("...") if key.startswith("..") else [key]
+    class GroupFileScheduling(LoadGroupScheduling):
+        """LoadGroupScheduling, with the groups the workers wrote (see above)."""
 
-    key = next(k for k in app.callback_map if [p.split("@")[0] for p in parts_of(k)] == wanted)
-    parts = parts_of(key)
-    return {
-        "output": key,
-        "outputs": (
-            [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in parts]
-            if len(parts) > 1
-            else {"id": outputs[0][0], "property": outputs[0][1]}
-        ),
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "changedPropIds": [f"{i}.{p}" for i, p, _ in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-    }
+        groups: dict[str, str] | None = None
 
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            if scope != nodeid:  # xdist's own "@group" made it through
+                return scope
+            if self.groups is None:  # every worker has collected: their files are written
+                self.groups = {}
+                for f in Path(getattr(config, "_thb_groups_dir", "/nonexistent")).glob("*.json"):
+                    self.groups.update(json.loads(f.read_text(encoding="utf-8")))
+            return self.groups.get(nodeid, nodeid)
 
-def snapshot(warehouse: Path, clock: bool = True) -> dict:
-    """Every table of the warehouse with its row count and a content checksum; without the
-    clock's columns (timestamps such as processed_at) when clock=False."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        columns: dict[str, list[str]] = {}
-        for table, column, kind in con.sql(
-            "SELECT table_schema || '.' || table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') "
-            "ORDER BY table_schema, table_name, ordinal_position"
-        ).fetchall():
-            columns.setdefault(table, [])
-            if clock or not kind.startswith("TIMESTAMP"):
-                columns[table].append(f'"{column}"')
-        return {
-            t: con.sql(f"SELECT count(*), sum(hash(struct_pack({', '.join(cols)}))) FROM {t}").fetchall()[0]
-            for t, cols in sorted(columns.items())
-        }
-    finally:
-        con.close()
-
-
-@pytest.fixture(scope="session")
-def released(ingested, tmp_path_factory) -> Path:
-    """The ingested world with every complete quarter released (read-only for tests)."""
-    from pipelines.release import pipeline
-
-    pipeline(ingested)
-    return ingested
-
-
-@pytest.fixture
-def one_source_released(make_data):
-    """A fresh data dir with DE's police and NGO exports ingested; release(period) → summary."""
-    from pipelines.ingest import ingest
-    from pipelines.release import release
-
-    data = make_data("DE-POL-BKA", "DE-NGO-KOK")
-    ingest(data)
-    return data, lambda period, revise=False: release(period, revise, data)
-
-
-@pytest.fixture(scope="session")
-def realistic(tmp_path_factory) -> Path:
-    """A world at scale 0.4 (realistic counts per country and quarter), ingested."""
-    from pipelines.ingest import ingest
-
-    data = tmp_path_factory.mktemp("realistic")
-    simulate(data, seed=SEED + 100, scale=0.4)
-    ingest(data)
-    return data
+    return GroupFileScheduling(config, log)

@@ -36,7 +36,8 @@ def arm(target: str, when: str) -> None:
 
 if __name__ == "__main__":
     target, when, separator, *command = sys.argv[1:]
-    assert when in ("before", "after") and separator == "--", __doc__
+    assert when in ("before", "after"), __doc__
+    assert separator == "--", __doc__
     arm(target, when)
     from thb.cli import app
 

@@ -13,9 +13,10 @@ from werkzeug.serving import make_server
 
 from dashboards.app import create_app
 from dashboards.pages import PAGES
+from tests.helpers import REPO
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+SHOTS = REPO / "build" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -112,7 +113,8 @@ def test_choosing_an_older_release_changes_the_view(page, server):
     tab.goto(server + "/trends?release=2024-Q2.1")
     wait_for_graph(tab, "trends-graph")
     older = figure_data(tab, "trends-graph")
-    assert len(older[-1][1]) == 6 and len(latest[-1][1]) == 12  # six quarters then, twelve now
+    assert len(older[-1][1]) == 6
+    assert len(latest[-1][1]) == 12
 
 
 def test_the_csv_download_holds_the_cells_shown(page, server, tmp_path):
@@ -125,4 +127,5 @@ def test_the_csv_download_holds_the_cells_shown(page, server, tmp_path):
     download.value.save_as(path)
     text = path.read_text()
     assert path.name == "thb-gap-2025.1.csv"
-    assert text.startswith("# THB Observatory, release 2025.1") and "obs_value,ci_low,ci_high" in text
+    assert text.startswith("# THB Observatory, release 2025.1")
+    assert "obs_value,ci_low,ci_high" in text

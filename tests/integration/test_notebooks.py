@@ -1,12 +1,12 @@
 """The researchers' notebooks run against a published release."""
 
-from pathlib import Path
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+from tests.helpers import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -17,10 +17,3 @@ def test_notebook_runs_on_the_release(path, released, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(o.output_type in ("display_data", "execute_result", "stream") for o in outputs)
-
-
-def test_there_are_two_notebooks_without_stored_outputs():
-    assert len(NOTEBOOKS) >= 2
-    for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
-        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name

@@ -3,17 +3,14 @@ the ground truth, re-ingest is a no-op, re-deliveries replace what they correct.
 
 import duckdb
 import pandas as pd
+import pytest
 
 from pipelines.ingest import ingest
-from tests.conftest import snapshot
+from tests.helpers import query, snapshot
 
 
-def q(data, sql):
-    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
+def q(data, sql, params=()):
+    return query(data / "warehouse.duckdb", sql, params)
 
 
 def test_every_simulated_file_loads(world, ingested):
@@ -90,21 +87,25 @@ def test_capture_histories_cover_every_person_with_a_key(ingested):
     h = con.sql("SELECT * FROM linked.capture_histories WHERE reporting_country = 'DE'").df()
     con.close()
     lists = [c for c in h.columns if c.startswith("DE-")]
-    assert lists and h[lists].notna().all().all()
+    assert lists
+    assert h[lists].notna().all().all()
     assert (h[lists].sum(axis=1) >= 1).all()  # every history names at least one list
     assert h[[c for c in h.columns if c.startswith("AT-")]].isna().all().all()
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_reingest_is_a_no_op(make_data):
     data = make_data("FI-POL-POLIISI", "FI-NGO-RIKU")
     first = ingest(data)
     before = snapshot(data / "warehouse.duckdb")
     second = ingest(data)
-    assert first["total"]["loaded"] > 0 and second["total"]["loaded"] == 0
-    assert second["total"]["unchanged"] == first["total"]["loaded"]
+    assert first.total["loaded"] > 0
+    assert second.total["loaded"] == 0
+    assert second.total["unchanged"] == first.total["loaded"]
     assert snapshot(data / "warehouse.duckdb") == before
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
     data = make_data("DE-POL-BKA")
     ingest(data)
@@ -113,9 +114,9 @@ def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
     assert len(lines) > 2
     path.write_text("".join(lines[:-1]), encoding="utf-8-sig")  # the provider drops one record
     summary = ingest(data)
-    assert summary["total"]["loaded"] == 1
+    assert summary.total["loaded"] == 1
     manifest = q(
-        data, f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{path.name}' ORDER BY processed_at"
+        data, "SELECT status, records FROM landing.manifest WHERE path LIKE '%' || ? ORDER BY processed_at", [path.name]
     )
     assert manifest == [("superseded", len(lines) - 1), ("loaded", len(lines) - 2)]
     total = q(data, "SELECT count(*) FROM harmonised.case_records")[0][0]
@@ -124,9 +125,9 @@ def test_a_corrected_redelivery_replaces_the_loaded_file(make_data):
 
 def test_summary_counts_by_country(ingested, world):
     summary = ingest(ingested)  # everything already there
-    assert summary["total"]["loaded"] == 0
-    assert set(summary["by_country"]) == {"GR", "MK", "RS", "BG", "AT", "DE", "SE", "FI"}
-    assert all(row["persons"] > 0 for c, row in summary["by_country"].items() if c != "MK")
+    assert summary.total["loaded"] == 0
+    assert set(summary.by_country) == {"GR", "MK", "RS", "BG", "AT", "DE", "SE", "FI"}
+    assert all(row["persons"] > 0 for c, row in summary.by_country.items() if c != "MK")
 
 
 def test_capture_histories_count_captures_of_the_first_year_only(ingested):

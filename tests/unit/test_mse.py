@@ -22,7 +22,8 @@ def test_the_uk_reference_figures(name):
     estimate, low, high = REFERENCE[name]
     result = Estimator(CaptureData.read(DATA / f"{name}.csv")).bootstrap(1000, seed=1)
     assert abs(result.estimate - estimate) / estimate < 0.01
-    assert abs(result.ci95[0] - low) / low < 0.08 and abs(result.ci95[1] - high) / high < 0.08, result.ci95
+    assert abs(result.ci95[0] - low) / low < 0.08, result.ci95
+    assert abs(result.ci95[1] - high) / high < 0.08, result.ci95
     assert result.ci95[0] < result.estimate < result.ci95[1]
 
 
@@ -39,7 +40,8 @@ def test_the_selection_adds_the_most_significant_pair_while_below_the_threshold(
     strict = Estimator(data, pthresh=1e-12).point()
     loose = Estimator(data, pthresh=0.02).point()
     main = Estimator(data, pthresh=0.0).point()
-    assert main.terms == [] and len(strict.terms) < len(loose.terms)
+    assert main.terms == []
+    assert len(strict.terms) < len(loose.terms)
     assert loose.terms[: len(strict.terms)] == strict.terms  # the same path, stopped earlier
 
 
@@ -63,7 +65,8 @@ def test_a_known_dependence_is_in_every_model():
     free = Estimator(data).point()
     pair = next((a, b) for a, b in itertools.combinations(data.lists, 2) if f"{a}:{b}" not in free.terms)
     forced = Estimator(data, include=[pair]).point()
-    assert forced.terms[0] == f"{pair[0]}:{pair[1]}" and forced.estimate != pytest.approx(free.estimate)
+    assert forced.terms[0] == f"{pair[0]}:{pair[1]}"
+    assert forced.estimate != pytest.approx(free.estimate)
     boot = Estimator(data, include=[pair]).bootstrap(50, seed=1)
     assert boot.ci95[0] <= forced.estimate <= boot.ci95[1]
     with pytest.raises(CaptureDataError, match="no list named X"):
@@ -83,7 +86,7 @@ def test_lists_without_overlap_cannot_be_estimated():
 
 
 @pytest.mark.parametrize(
-    "frame,message",
+    ("frame", "message"),
     [
         ({"A": [1, 2], "B": [0, 1], "count": [3, 4]}, "only 0 and 1"),
         ({"A": [1, 0], "B": [0, 1], "count": [3, -1]}, "non-negative"),
@@ -125,14 +128,19 @@ def test_the_command_line(tmp_path):
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     assert set(result) >= {"observed", "estimate", "ci95", "terms", "pthresh", "nboot"}
-    assert result["observed"] == 2744 and round(result["estimate"]) == 11_313 and result["nboot"] == 200
+    assert result["observed"] == 2744
+    assert round(result["estimate"]) == 11_313
+    assert result["nboot"] == 200
     forced = runner.invoke(app, ["mse", "estimate", str(DATA / "UKdat_5.csv"), "--json", "--nboot", "0",
                                  "--include", "LA:NG"])  # fmt: skip
     assert forced.exit_code == 0, forced.output
     assert json.loads(forced.output)["terms"][0] == "LA:NG"
     wrong = runner.invoke(app, ["mse", "estimate", str(DATA / "UKdat_5.csv"), "--include", "LA"])
-    assert wrong.exit_code == 2 and "two list names" in wrong.output
+    assert wrong.exit_code == 2
+    assert "two list names" in wrong.output
     bad = tmp_path / "bad.csv"
     bad.write_text("A,B,count\n1,0,3\n0,1,x\n")
     out = runner.invoke(app, ["mse", "estimate", str(bad)])
-    assert out.exit_code == 2 and "non-negative whole numbers" in out.output and "Traceback" not in out.output
+    assert out.exit_code == 2
+    assert "non-negative whole numbers" in out.output
+    assert "Traceback" not in out.output

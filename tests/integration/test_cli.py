@@ -1,8 +1,13 @@
 """The `thb` command line, as a user runs it."""
 
+import pytest
 from typer.testing import CliRunner
 
 from thb.cli import app
+
+# `thb ingest` runs its flow in this process, on the harness's API (without one, the command
+# would start a Prefect server of its own)
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_simulate_then_ingest(tmp_path, monkeypatch):
@@ -10,22 +15,20 @@ def test_simulate_then_ingest(tmp_path, monkeypatch):
     runner = CliRunner()
     sim = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--seed", "4", "--scale", "0.02"])
     assert sim.exit_code == 0, sim.output
-    assert "ground truth" in sim.output and (tmp_path / "truth/victims.parquet").exists()
+    assert "ground truth" in sim.output
+    assert (tmp_path / "truth/victims.parquet").exists()
     bad = tmp_path / "landing/DE/DE-POL-BKA/bka_lagebild_broken.csv"
     bad.write_bytes(b"\x00\x01binary")
     result = runner.invoke(app, ["ingest"])
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
-    assert "total" in result.output and str(tmp_path / "warehouse.duckdb") in result.output.replace("\n", "")
-    assert "quarantined" in result.output and "NUL bytes" in result.output
+    assert "total" in result.output
+    assert str(tmp_path / "warehouse.duckdb") in result.output.replace("\n", "")
+    assert "quarantined" in result.output
+    assert "NUL bytes" in result.output
     again = runner.invoke(app, ["ingest"])
-    assert again.exit_code == 0 and "Traceback" not in again.output
-
-
-def test_help_lists_the_commands():
-    out = CliRunner().invoke(app, ["--help"]).output
-    for command in ("simulate", "ingest", "contracts"):
-        assert command in out
+    assert again.exit_code == 0
+    assert "Traceback" not in again.output
 
 
 def test_a_locked_warehouse_gets_a_clear_error(tmp_path, monkeypatch):
@@ -49,7 +52,8 @@ def test_a_locked_warehouse_gets_a_clear_error(tmp_path, monkeypatch):
     finally:
         holder.kill()
     assert result.exit_code == 2
-    assert "another process has the warehouse open" in result.output and "Traceback" not in result.output
+    assert "another process has the warehouse open" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_file_names_are_printed_as_text_not_markup(tmp_path, monkeypatch):

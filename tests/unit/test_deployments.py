@@ -1,12 +1,11 @@
 """prefect.yaml declares deployments that point at real flows."""
 
 import importlib.util
-from pathlib import Path
 
 import yaml
 from prefect import Flow
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
 
 
 def test_every_deployment_points_at_a_flow():

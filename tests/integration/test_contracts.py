@@ -1,59 +1,18 @@
 """Contract failures over time: duplicates across files, corrected and empty re-deliveries,
-repeated quarantines, and the stored suites. Every class of broken or hostile file is in
-the corpus of tests/test_hostile.py; the helpers here build such files from real exports."""
+repeated quarantines. Every class of broken or hostile file is in the corpus of
+tests/integration/test_hostile.py; the helpers that build such files from real exports are
+in tests/helpers.py, the stored suites are checked in tests/unit/test_contracts.py."""
 
-import csv
-import io
 import json
 
 import duckdb
 import pytest
 
-from connectors.mapping import load_sources
-from data_contracts.build import build_suites
 from pipelines.ingest import ingest
-from tests.conftest import snapshot
-from thb.errors import ConfigError
+from tests.helpers import SOURCES, mutate_cell, read_rows, snapshot, write_rows
 from thb.settings import Settings
 
-SOURCES = load_sources()
-
-
-def _spec(source_id, kind="case"):
-    src = SOURCES[source_id]
-    return src, next(f for f in src.files if f.kind == kind)
-
-
-def read_rows(path, source_id):
-    _, spec = _spec(source_id)
-    text = path.read_bytes().decode(spec.encoding)
-    return list(csv.reader(io.StringIO(text), delimiter=spec.delimiter))
-
-
-def write_rows(path, source_id, rows, encoding=None):
-    _, spec = _spec(source_id)
-    buf = io.StringIO()
-    csv.writer(buf, delimiter=spec.delimiter, lineterminator="\r\n").writerows(rows)
-    path.write_bytes(buf.getvalue().encode(encoding or spec.encoding))
-
-
-def col(source_id, field):
-    src, spec = _spec(source_id)
-    return src.column(spec, field)
-
-
-def mutate_cell(field, value, row=2, source_id="DE-POL-BKA"):
-    def f(rows):
-        rows[row][rows[0].index(col(source_id, field))] = value
-        return rows
-
-    return f
-
-
-def fresh_ids(rows, source_id, tag):
-    """The rows with record ids no other file uses, so a case fails for its own reason only."""
-    i = rows[0].index(col(source_id, "record_id"))
-    return [rows[0]] + [r[:i] + [f"{r[i]}-{tag}"] + r[i + 1 :] for r in rows[1:]]
+pytestmark = pytest.mark.usefixtures("prefect_harness")  # the tests run the ingest flow
 
 
 def test_duplicate_of_a_record_in_another_file(world, make_data):
@@ -64,9 +23,10 @@ def test_duplicate_of_a_record_in_another_file(world, make_data):
     rows = read_rows(src, "DE-POL-BKA")
     write_rows(folder / "bka_lagebild_extra.csv", "DE-POL-BKA", [rows[0], rows[3]])
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 1
+    assert summary.total["quarantined"] == 1
     report = json.loads(next((data / "quarantine").rglob("*.report.json")).read_text())
-    assert report["failures"][0]["check"] == "unique_record_id" and report["failures"][0]["rows"] == [1]
+    assert report["failures"][0]["check"] == "unique_record_id"
+    assert report["failures"][0]["rows"] == [1]
 
 
 def test_a_corrected_redelivery_of_a_quarantined_file_loads(make_data):
@@ -78,12 +38,14 @@ def test_a_corrected_redelivery_of_a_quarantined_file_loads(make_data):
     write_rows(good, "DE-POL-BKA", mutate_cell("gender", "Mann")(rows))
     bad = good.read_bytes()
     first = ingest(data)
-    assert first["total"]["quarantined"] == 1 and not good.exists()
+    assert first.total["quarantined"] == 1
+    assert not good.exists()
     good.write_bytes(bad)  # the same bad bytes again: a no-op
-    assert ingest(data)["total"]["unchanged"] >= 1
+    assert ingest(data).total["unchanged"] >= 1
     good.write_bytes(original)  # the corrected file
     third = ingest(data)
-    assert third["total"]["loaded"] == 1 and third["total"]["quarantined"] == 0
+    assert third.total["loaded"] == 1
+    assert third.total["quarantined"] == 0
 
 
 def test_unrouted_files_are_quarantined(make_data):
@@ -93,17 +55,11 @@ def test_unrouted_files_are_quarantined(make_data):
     (data / "landing/DE/DE-POL-BKA/unexpected_name.csv").write_text("a;b\n1;2\n")
     (data / "landing/stray.csv").write_text("a;b\n1;2\n")
     summary = ingest(data)
-    reasons = sorted(q["reason"] for q in summary["quarantined"])
+    reasons = sorted(q.reason for q in summary.quarantined)
     assert len(reasons) == 3
     assert any("no connector mapping" in r for r in reasons)
     assert any("matches none of the source's registered exports" in r for r in reasons)
     assert (data / "quarantine/_unrouted/stray.csv").exists()
-
-
-def test_stored_suites_are_the_generated_ones():
-    """The JSON suites in data_contracts/suites/ are exactly what the mappings generate."""
-    stored = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in Settings().contracts_dir.glob("*.json")}
-    assert stored == build_suites(SOURCES)
 
 
 def test_a_file_without_its_header_row_quotes_nothing(make_data):
@@ -113,7 +69,7 @@ def test_a_file_without_its_header_row_quotes_nothing(make_data):
     first_record = read_rows(f, "DE-POL-BKA")[1]
     write_rows(f, "DE-POL-BKA", read_rows(f, "DE-POL-BKA")[1:])  # the header row is gone
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 1
+    assert summary.total["quarantined"] == 1
     report = next((data / "quarantine").rglob("*.report.json")).read_text(encoding="utf-8")
     assert "is the header row missing" in report
     assert not any(value and value in report for value in first_record if len(value) > 2)
@@ -129,8 +85,9 @@ def test_a_date_out_of_range_is_quarantined_and_the_others_load(make_data):
     f = max(folder.iterdir(), key=lambda p: p.stat().st_size)
     write_rows(f, "DE-POL-BKA", mutate_cell("reference_date", "04.01.0025")(read_rows(f, "DE-POL-BKA")))
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 1 and summary["total"]["loaded"] == len(list(folder.iterdir()))
-    assert "date" in summary["quarantined"][0]["reason"]
+    assert summary.total["quarantined"] == 1
+    assert summary.total["loaded"] == len(list(folder.iterdir()))
+    assert "date" in summary.quarantined[0].reason
 
 
 def test_an_empty_upload_never_erases_a_loaded_file(make_data):
@@ -142,9 +99,11 @@ def test_an_empty_upload_never_erases_a_loaded_file(make_data):
     csv_file.write_text(csv_file.read_text(encoding="utf-8-sig").splitlines()[0] + "\n", encoding="utf-8-sig")
     jsonl.write_bytes(b"")
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 2 and summary["total"]["loaded"] == 0
-    reasons = " ".join(q["reason"] for q in summary["quarantined"])
-    assert "replace the loaded version" in reasons and "empty" in reasons
+    assert summary.total["quarantined"] == 2
+    assert summary.total["loaded"] == 0
+    reasons = " ".join(q.reason for q in summary.quarantined)
+    assert "replace the loaded version" in reasons
+    assert "empty" in reasons
     after = snapshot(data / "warehouse.duckdb")
     before.pop("landing.manifest"), after.pop("landing.manifest")
     assert after == before
@@ -159,7 +118,8 @@ def test_a_failed_correction_keeps_the_old_version_and_its_ids(make_data):
     write_rows(folder / "bka_lagebild_copy.csv", "DE-POL-BKA", rows[:3])  # reuses ids of the loaded file
     write_rows(loaded, "DE-POL-BKA", mutate_cell("gender", "Mann")(rows))  # a correction that fails
     summary = ingest(data)
-    assert summary["total"]["quarantined"] == 2 and summary["total"]["loaded"] == 0
+    assert summary.total["quarantined"] == 2
+    assert summary.total["loaded"] == 0
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     dupes = con.sql("SELECT count(*) - count(DISTINCT record_id) FROM harmonised.case_records").fetchall()[0][0]
     con.close()
@@ -179,7 +139,9 @@ def test_quarantine_is_safe_to_repeat(make_data):
 
     first = quarantine(con, d, "contract", [Failure("x", "a reason")], settings.quarantine)
     second = quarantine(con, d, "contract", [Failure("x", "a reason")], settings.quarantine)
-    assert first == second and first.exists() and not d.path.exists()
+    assert first == second
+    assert first.exists()
+    assert not d.path.exists()
     assert len(list(first.parent.glob("*.report.json"))) == 1
     assert con.sql("SELECT count(*) FROM landing.manifest").fetchall() == [(1,)]
     con.close()
@@ -192,23 +154,12 @@ def test_bytes_delivered_before_a_correction_load_again(make_data):
     v1 = f.read_bytes()
     rows = read_rows(f, "DE-POL-BKA")
     write_rows(f, "DE-POL-BKA", rows[:-1])  # v2: one record fewer
-    assert ingest(data)["total"]["loaded"] == 1
+    assert ingest(data).total["loaded"] == 1
     f.write_bytes(v1)  # v1 again
-    assert ingest(data)["total"]["loaded"] == 1
+    assert ingest(data).total["loaded"] == 1
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    status = con.sql(
-        f"SELECT status, records FROM landing.manifest WHERE path LIKE '%{f.name}' ORDER BY processed_at"
+    status = con.execute(
+        "SELECT status, records FROM landing.manifest WHERE path LIKE '%' || ? ORDER BY processed_at", [f.name]
     ).fetchall()
     con.close()
     assert status == [("superseded", len(rows) - 1), ("superseded", len(rows) - 2), ("loaded", len(rows) - 1)]
-
-
-def test_a_source_has_one_export_per_kind(tmp_path):
-    from connectors.mapping import load_source
-
-    text = (Settings().connectors_dir / "DE-POL-BKA.yaml").read_text(encoding="utf-8")
-    spec = text[text.index("- kind: case") :]
-    bad = tmp_path / "DE-POL-BKA.yaml"
-    bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
-    with pytest.raises(ConfigError, match="one export per kind"):
-        load_source(bad)

@@ -9,7 +9,9 @@ import pytest
 from connectors.mapping import load_sources
 from simulator import simulate
 from simulator.world import params
-from tests.conftest import SCALE, SEED
+from tests.helpers import SCALE, SEED
+
+pytestmark = pytest.mark.xdist_group("simulator")  # one worker builds the calibration world
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,8 @@ def test_same_seed_same_world(world, tmp_path):
     assert files == sorted(p.relative_to(right) for p in right.rglob("*") if p.is_file())
     text = [f for f in files if f.suffix != ".xlsx"]  # spreadsheets carry a creation time
     _, mismatch, errors = filecmp.cmpfiles(left, right, [str(f) for f in text], shallow=False)
-    assert not mismatch and not errors
+    assert not mismatch
+    assert not errors
     assert pd.read_parquet(world / "truth/victims.parquet").equals(pd.read_parquet(tmp_path / "truth/victims.parquet"))
 
 
@@ -63,7 +66,8 @@ def test_registered_shares_reflect_under_identification(calibration_world):
     assert (seen.exploitation_form == "sexual").mean() > (seen.exploitation_form == "labour").mean()
     transit = seen[seen.country.isin(["GR", "MK", "RS", "BG"])]
     assert (transit.route_stage == "transit").mean() > 0.3
-    assert v.unaccompanied_child.any() and v.smuggling_debt.any()
+    assert v.unaccompanied_child.any()
+    assert v.smuggling_debt.any()
 
 
 def test_lists_overlap_and_most_victims_are_unseen(calibration_world):
@@ -80,7 +84,8 @@ def test_exports_are_imperfect_like_real_ones(world):
     assert r.person_key.isna().any()
     late = r.file_period > (r.reference_date.dt.year.astype(str) + "-Q" + r.reference_date.dt.quarter.astype(str))
     assert late.any()
-    assert (r.exploitation_form == "unknown").any() and r.citizenship.isna().any()
+    assert (r.exploitation_form == "unknown").any()
+    assert r.citizenship.isna().any()
 
 
 def test_screenings_are_the_bulk_of_the_rows(world):

@@ -1,0 +1,80 @@
+"""Connector mappings without any export: every mapping is valid, formats and encodings cover
+the route, errors are clear and quote nothing, no registered label looks hostile, and a bad
+mapping is refused with its file name."""
+
+import codecs
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from connectors.mapping import field_list, load_source
+from connectors.read import ReadError, _utf8_inside, read_export
+from data_contracts.cells import cell_failures
+from tests.helpers import SOURCES
+from thb.errors import ConfigError
+from thb.settings import Settings
+
+
+def _spec(source_id):
+    src = SOURCES[source_id]
+    return src, src.files[0]
+
+
+def test_every_country_has_three_kinds_of_source():
+    by_country = {}
+    for s in SOURCES.values():
+        by_country.setdefault(s.country, set()).add(s.source_type)
+    assert set(by_country) == {"GR", "MK", "RS", "BG", "AT", "DE", "SE", "FI"}
+    for country, types in by_country.items():
+        assert {"ngo", "asylum", "police"} <= types, country
+
+
+def test_formats_and_encodings_cover_the_route():
+    specs = [f for s in SOURCES.values() for f in s.files]
+    assert {f.format for f in specs} == {"csv", "xlsx", "jsonl"}
+    assert {"cp1253", "cp1251", "cp1250", "cp1252", "utf-8-sig"} <= {f.encoding for f in specs if f.format == "csv"}
+    assert {f.delimiter for f in specs if f.format == "csv"} == {";", ","}
+
+
+def test_read_errors_quote_no_content(tmp_path):
+    src, spec = _spec("DE-POL-BKA")
+    f = tmp_path / "x.csv"
+    header = ";".join(src.columns(spec).values())
+    f.write_bytes(f"{header}\nSECRET-1;Maria Musterfrau;01.01.2024\n".encode("utf-8-sig"))
+    with pytest.raises(ReadError) as e:
+        read_export(duckdb.connect(), f, spec, tmp_path, [])
+    assert "line 2" in str(e.value)
+    assert "Maria" not in str(e.value)
+    assert "SECRET" not in str(e.value)
+
+
+@pytest.mark.parametrize("source_id", sorted(SOURCES))
+def test_no_registered_label_looks_hostile(source_id):
+    """Every label and column name a mapping registers passes the formula and cell-size
+    checks, and, in a legacy encoding, is never taken for UTF-8 text (mixed encodings)."""
+    src = SOURCES[source_id]
+    for spec in src.files:
+        lists = {c for c in field_list(spec.kind).values() if c and c != "country"}
+        labels = [*src.unknown_labels(), *src.columns(spec).values()]
+        for c in lists:
+            labels += [*src.labels(c).values(), *src.value_map(c)]
+        assert cell_failures(pa.table({"label": labels}), {"label": "label"}) == []
+        if codecs.lookup(spec.encoding).name not in ("utf-8", "utf-8-sig"):
+            assert not _utf8_inside(";".join(labels + [x.upper() for x in labels]).encode(spec.encoding), spec.encoding)
+
+
+def test_invalid_mapping_is_refused_with_its_file_name(tmp_path):
+    bad = tmp_path / "DE-NGO-BAD.yaml"
+    bad.write_text("source_id: DE-NGO-BAD\nname: x\nsource_type: charity\ncountry: DE\nfiles: []\n")
+    with pytest.raises(ConfigError, match="(?s)DE-NGO-BAD.yaml.*source_type"):
+        load_source(bad)
+
+
+def test_a_source_has_one_export_per_kind(tmp_path):
+    text = (Settings().connectors_dir / "DE-POL-BKA.yaml").read_text(encoding="utf-8")
+    spec = text[text.index("- kind: case") :]
+    bad = tmp_path / "DE-POL-BKA.yaml"
+    bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="one export per kind"):
+        load_source(bad)
