@@ -588,7 +588,7 @@ def test_quarantine_holds_only_reports_and_what_was_delivered(scenario):
 def test_no_traceback_and_no_value_anywhere(scenario):
     written, summary = scenario["written"], scenario["summary"]
     text = written["text"] + "\n".join(r.getMessage() for r in written["records"])
-    dump = json.dumps(summary, ensure_ascii=False)
+    dump = json.dumps(dataclasses.asdict(summary), ensure_ascii=False)
     assert "Traceback" not in text
     assert "Traceback" not in dump
     assert not [r for r in written["records"] if r.exc_info or r.levelno >= logging.ERROR]
