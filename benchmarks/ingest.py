@@ -94,12 +94,12 @@ def measure(rows: int, seed: int, workdir: Path) -> dict:
     bare = run(BARE, str(data / "landing"), str(workdir / f"bare{rows}.duckdb"))
     files = sum(1 for p in (data / "landing").rglob("*") if p.is_file()) + ingest["summary"]["quarantined"]
     return {
-        "rows": sim["rows"],
+        "rows": sim.rows,
         "files": files,
         "simulate_s": round(simulate_s, 1),
         "ingest_s": round(ingest["ingest_s"], 1),
         "prefect_startup_s": round(ingest["startup_s"], 1),
-        "rows_per_s": round(sim["rows"] / ingest["ingest_s"]),
+        "rows_per_s": round(sim.rows / ingest["ingest_s"]),
         "peak_rss_mib": round(ingest["rss_mib"]),
         "bare_duckdb_s": round(bare["bare_s"], 1),
         "bare_rss_mib": round(bare["rss_mib"]),

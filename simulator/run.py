@@ -1,5 +1,6 @@
 """`thb simulate`: the whole world, written as providers' exports plus the ground truth."""
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Callable
@@ -20,21 +21,43 @@ def country_rng(seed: int, country: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(country.encode())])
 
 
+@dataclasses.dataclass(frozen=True)
+class CountrySummary:
+    """One simulated country: its true victims, those any source saw, and what was exported."""
+
+    victims: int
+    seen: int
+    rows: int
+    files: int
+    detection_shift: float  # the calibrated logit shift of every source's detection
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationSummary:
+    """A simulated world: its seed and scale, the rows exported and each country's figures."""
+
+    seed: int
+    scale: float
+    rows: int
+    countries: dict[str, CountrySummary]
+
+
 def simulate(
     out: Path, seed: int = 2025, scale: float = 1.0, progress: Callable[[str], None] = lambda country: None
-) -> dict:
+) -> SimulationSummary:
     """Write out/landing/<CC>/<source_id>/<files> and out/truth/; return a summary.
 
     >>> import tempfile; from pathlib import Path
     >>> summary = simulate(Path(tempfile.mkdtemp()), seed=1, scale=0.02)
-    >>> summary["countries"]["DE"]["victims"] > 0
+    >>> summary.countries["DE"].victims > summary.countries["DE"].seen > 0
     True
     """
     out = Path(out)
     landing, truth = out / "landing", out / "truth"
     truth.mkdir(parents=True, exist_ok=True)
     sources = load_sources()
-    victims, records, screened, summary = [], [], [], {}
+    victims, records, screened = [], [], []
+    summary: dict[str, CountrySummary] = {}
     for country in codes("reporting_country"):
         progress(country)
         rng = country_rng(seed, country)
@@ -55,16 +78,11 @@ def simulate(
             n_records += sum(len(k) for k in kinds.values())
         world_victims["n_sources"] = np.sum(list(seen.values()), axis=0) if seen else 0
         victims.append(world_victims)
-        summary[country] = {
-            "victims": len(world_victims),
-            "seen": int((world_victims.n_sources > 0).sum()),
-            "rows": n_records,
-            "files": files,
-            "detection_shift": round(shift, 4),
-        }
+        seen_any = int((world_victims.n_sources > 0).sum())
+        summary[country] = CountrySummary(len(world_victims), seen_any, n_records, files, round(shift, 4))
     _write_truth(truth, victims, records, screened, seed, scale)
     rows = sum(len(r) for r in records) + sum(int(s.screened.sum()) for s in screened)
-    return {"seed": seed, "scale": scale, "rows": rows, "countries": summary}
+    return SimulationSummary(seed, scale, rows, summary)
 
 
 def _deliver(rng, source: SourceMapping, kinds: dict[str, pd.DataFrame], delivery: np.ndarray, landing: Path) -> int:

@@ -118,11 +118,11 @@ def simulate(
     table = Table(title=f"Simulated world (seed {seed}, scale {scale})")
     for col in ("country", "victims", "seen", "rows", "files"):
         table.add_column(col, justify="right")
-    for country, s in summary["countries"].items():
-        table.add_row(country, *(f"{s[k]:,}" for k in ("victims", "seen", "rows", "files")))
+    for country, s in summary.countries.items():
+        table.add_row(country, *(f"{n:,}" for n in (s.victims, s.seen, s.rows, s.files)))
     console.print(table)
     console.print(
-        f"Exports in [bold]{out / 'landing'}[/], ground truth in [bold]{out / 'truth'}[/] ({summary['rows']:,} rows)."
+        f"Exports in [bold]{out / 'landing'}[/], ground truth in [bold]{out / 'truth'}[/] ({summary.rows:,} rows)."
     )
 
 

@@ -97,8 +97,8 @@ def test_screenings_are_the_bulk_of_the_rows(world):
 
 
 def test_scale_multiplies_volumes(tmp_path):
-    small = simulate(tmp_path / "a", seed=5, scale=0.05)["rows"]
-    large = simulate(tmp_path / "b", seed=5, scale=0.2)["rows"]
+    small = simulate(tmp_path / "a", seed=5, scale=0.05).rows
+    large = simulate(tmp_path / "b", seed=5, scale=0.2).rows
     assert 3.3 < large / small < 4.7
 
 
