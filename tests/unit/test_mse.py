@@ -14,6 +14,9 @@ from thb.cli import app
 from thb.settings import Settings
 
 DATA = Settings().shared_data / "mse"
+assert DATA.is_dir(), (
+    f"the published datasets are not at {DATA}: put shared/ beside the checkout or set THB_SHARED_DATA"
+)
 REFERENCE = {"UKdat": (11_418, 9_267, 14_307), "UKdat_5": (11_313, 8_785, 14_701)}
 
 
