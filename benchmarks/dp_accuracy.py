@@ -39,8 +39,8 @@ def truth_table(ds, joint) -> dict:
     return out
 
 
-def naive(ds, joint, rho: float) -> dict[str, dict]:
-    """Every workload table measured on its own with an equal share of ρ."""
+def naive(ds, joint, rho: float) -> tuple[dict[str, dict], float]:
+    """Every workload table measured on its own with an equal share of ρ; and its noise scale."""
     tables = ds.workload()
     scale = math.sqrt(len(tables) / (2 * rho))
     mechanism = gaussian(scale)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from dp.audit import audit, effective_mu, failure_probability
 from dp.measure import joint_counts, plan
@@ -22,7 +23,7 @@ from dp.spec import release_spec
 from thb.periods import Period
 
 
-def busiest(data: Path, dataset) -> tuple[str, str, object]:
+def busiest(data: Path, dataset) -> tuple[str, str, np.ndarray]:
     """The country-quarter with the most persons, and its joint counts."""
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
