@@ -14,10 +14,10 @@ from pathlib import Path
 from pydantic import field_validator, model_validator
 
 from data_contracts.codelists import CUBE_DIMENSIONS, codes
+from data_contracts.codelists import FLAG_DIMENSIONS as FLAGS  # booleans published as yes / no / unknown
 from thb.config import ConfigModel, load_yaml
 
 HERE = Path(__file__).parent
-FLAGS = ("unaccompanied_child", "smuggling_debt")  # booleans published as yes / no / unknown
 
 
 def domain(attribute: str) -> list[str]:

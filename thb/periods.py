@@ -111,15 +111,6 @@ class Period:
             return Period(self.year + 1)
         return Period(self.year + self.quarter // 4, self.quarter % 4 + 1)
 
-    def contains(self, day: date) -> bool:
-        """Whether ``day`` falls in the period, both ends included.
-
-        >>> q = Period.parse("2024-Q3")
-        >>> q.contains(date(2024, 9, 30)), q.contains(date(2024, 10, 1))
-        (True, False)
-        """
-        return self.first_day <= day <= self.last_day
-
     @property
     def _index(self) -> int:
         if self.quarter is None:
