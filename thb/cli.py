@@ -69,33 +69,45 @@ def _prefect_ready() -> None:
 
 
 @contextlib.contextmanager
-def _clear_errors(verbose: bool = False) -> Iterator[None]:
-    """Every error ends with one clear line and its exit code, not a traceback: ours (a
-    `ThbError`, its code by its class), or a failure outside any one file (the warehouse
-    locked, the disk full); files already loaded stay loaded."""
-    import duckdb
-
+def _our_errors() -> Iterator[None]:
+    """Our own errors (a `ThbError`) end with one clear line and the exit code of their
+    class, not a traceback: the one place where classes map to exit codes."""
     try:
         yield
     except ThbError as exc:
         word = "refused" if isinstance(exc, BudgetError) else "error"
         console.print(f"[red]{word}:[/] {escape(str(exc))}")
         raise typer.Exit(exc.exit_code) from None
-    except duckdb.IOException as exc:
-        if verbose:
+
+
+@contextlib.contextmanager
+def _clear_errors(verbose: bool) -> Iterator[None]:
+    """For the commands that write the warehouse: our errors as `_our_errors` says, and a
+    failure outside any one file (the warehouse locked, the disk full) also ends with one
+    clear line; files already loaded stay loaded."""
+    import duckdb
+
+    with _our_errors():
+        try:
+            yield
+        except ThbError:
             raise
-        locked = "lock" in str(exc).lower()
-        hint = "another process has the warehouse open" if locked else "the warehouse cannot be written"
-        console.print(f"[red]error:[/] {hint} ({Settings().warehouse}). Nothing was lost; run again when it is free.")
-        raise typer.Exit(2) from None
-    except Exception as exc:
-        if verbose:
-            raise
-        console.print(
-            f"[red]error:[/] the run stopped ({type(exc).__name__}); run again with --verbose for details. "
-            "Files already loaded stay loaded; the others are taken next time."
-        )
-        raise typer.Exit(1) from None
+        except duckdb.IOException as exc:
+            if verbose:
+                raise
+            locked = "lock" in str(exc).lower()
+            hint = "another process has the warehouse open" if locked else "the warehouse cannot be written"
+            where = Settings().warehouse
+            console.print(f"[red]error:[/] {hint} ({where}). Nothing was lost; run again when it is free.")
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if verbose:
+                raise
+            console.print(
+                f"[red]error:[/] the run stopped ({type(exc).__name__}); run again with --verbose for details. "
+                "Files already loaded stay loaded; the others are taken next time."
+            )
+            raise typer.Exit(1) from None
 
 
 @app.command()
@@ -109,7 +121,7 @@ def simulate(
     from simulator import simulate as run
 
     with (
-        _clear_errors(),
+        _our_errors(),
         rich_progress() as reporter,
         reporting(reporter),
         step("simulating countries", 8) as advance,
@@ -231,7 +243,7 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
     from dp.spec import release_spec
 
     settings = Settings()
-    with _clear_errors():
+    with _our_errors():
         spec = release_spec()
     if not settings.warehouse.exists():
         rows = []
@@ -334,7 +346,7 @@ def mse_estimate(
     """Estimate the total population (seen and unseen) from a capture-history table."""
     from dp.mse import CaptureData, CaptureDataError, Estimator
 
-    with _clear_errors():
+    with _our_errors():
         pairs = [_list_pair(p) for p in include]
         try:
             estimator = Estimator(CaptureData.read(file), pthresh, pairs)
@@ -378,7 +390,7 @@ def contracts_build():
     from data_contracts.build import write_suites
 
     settings = Settings()
-    with _clear_errors():
+    with _our_errors():
         paths = write_suites(load_sources(settings.connectors_dir), settings.contracts_dir)
     console.print(f"Wrote {len(paths)} suites to [bold]{escape(str(settings.contracts_dir))}[/]")
 
