@@ -25,6 +25,7 @@ HERE = Path(__file__).parent
 VOCABULARIES = HERE / "vocabularies"
 KIND_SCHEMA = {"case": "case_record", "screening": "screening_record"}
 CONTEXT_FIELDS = ("source_id", "source_type", "reporting_country")  # set by the mapping
+IDENTIFIERS = ("given_name", "family_name", "full_name", "date_of_birth")  # held by providers only
 
 
 def normalise(label: str) -> str:
@@ -83,7 +84,7 @@ class Vocabulary(ConfigModel):
     @field_validator("columns")
     @classmethod
     def _fields(cls, v: dict[str, str]) -> dict[str, str]:
-        if unknown := sorted(set(v) - set(exported_fields())):
+        if unknown := sorted(set(v) - set(exported_fields()) - set(IDENTIFIERS)):
             raise ValueError(f"unknown harmonised fields: {unknown}")
         return v
 
@@ -120,6 +121,15 @@ class FileSpec(ConfigModel):
         description="fields the source does not export but implies: field → code",
         json_schema_extra=_key_enum(exported_fields),
     )
+    identifiers: dict[Literal["given_name", "family_name", "full_name", "date_of_birth"], str | None] = Field(
+        {},
+        description="identifier → column of the provider's internal export (~: the vocabulary's name); "
+        "the provider kit encodes them into identity_encoding and drops them: they never reach landing/",
+    )
+    drop: list[str] = []
+    """Other columns of the internal export (free text, contact details) that the provider kit drops unread."""
+    record_ids: Literal["exported", "assigned"] = "exported"
+    """assigned: the internal export has no record id column; the provider kit assigns keyed, stable ids."""
 
     @model_validator(mode="after")
     def _known_fields(self):
@@ -129,6 +139,10 @@ class FileSpec(ConfigModel):
             raise ValueError(f"unknown harmonised fields of a {self.kind} export: {sorted(unknown)}")
         if "record_id" not in self.columns:
             raise ValueError("an export must have a record_id column")
+        if self.identifiers and "identity_encoding" not in self.columns:
+            raise ValueError("identifiers are encoded into identity_encoding: map that column too")
+        if "identity_encoding" in self.columns and not self.identifiers:
+            raise ValueError("identity_encoding is written by the provider kit from identifiers: list them")
         for field, value in self.constants.items():
             values_list = field_list(self.kind)[field]
             allowed = country_codes() if values_list == "country" else codes(values_list) if values_list else None
@@ -196,7 +210,7 @@ class SourceMapping(ConfigModel):
         if len(kinds) != len(set(kinds)):
             raise ValueError("one export per kind (case, screening): a source with two formats is two sources")
         for i, spec in enumerate(self.files):
-            for field in spec.columns:
+            for field in [*spec.columns, *spec.identifiers]:
                 if not self._column_name(spec, field):
                     raise ValueError(
                         f"files[{i}].columns.{field}: no column name (~ needs a vocabulary that names the field)"
@@ -209,7 +223,19 @@ class SourceMapping(ConfigModel):
         return load_vocabulary(self.vocabulary) if self.vocabulary else None
 
     def _column_name(self, spec: FileSpec, field: str) -> str | None:
-        return spec.columns[field] or (self.vocab.columns.get(field) if self.vocab else None)
+        named = spec.columns.get(field) or spec.identifiers.get(field)  # type: ignore[call-overload]
+        return named or (self.vocab.columns.get(field) if self.vocab else None)
+
+    def identifier_columns(self, spec: FileSpec) -> dict[str, str]:
+        """Identifier → column of the provider's internal export."""
+        return {field: self.column(spec, field) for field in spec.identifiers}
+
+    def internal_columns(self, spec: FileSpec) -> list[str]:
+        """The columns of the provider's internal export: what the kit reads (the export's
+        columns without those the kit writes, plus identifiers and dropped columns)."""
+        written = {"identity_encoding"} | ({"record_id"} if spec.record_ids == "assigned" else set())
+        kept = [c for f, c in self.columns(spec).items() if f not in written]
+        return [*kept, *self.identifier_columns(spec).values(), *spec.drop]
 
     def column(self, spec: FileSpec, field: str) -> str:
         """The export column that holds a harmonised field."""

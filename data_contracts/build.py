@@ -24,6 +24,8 @@ from thb.config import ConfigModel, load_yaml
 HERE = Path(__file__).parent
 KINDS = tuple(KIND_SCHEMA)
 MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible reference date
+# the kit's encodings (provider/encode.py): a version tag, then base64 of 2048 bits
+ENCODING_PATTERN = "^v1:[A-Za-z0-9+/]{342}==$"
 
 
 class PiiScreen(ConfigModel):
@@ -137,6 +139,16 @@ def harmonised_suite(kind: str) -> dict:
                     column=field,
                     min_value=MIN_DATE,
                     max_value={"$PARAMETER": "today"},
+                )
+            )
+        elif t == "encoding":
+            exps.append(
+                _exp(
+                    "expect_column_values_to_match_regex",
+                    field,
+                    "not an identity encoding of the provider kit (2048 bits, base64)",
+                    column=field,
+                    regex=ENCODING_PATTERN,
                 )
             )
         elif field in ("record_id", "person_key"):

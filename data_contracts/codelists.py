@@ -97,8 +97,9 @@ class CodeLists(RootModel[dict[str, CodeList]]):
 class Column(ConfigModel):
     """One column of a harmonised record."""
 
-    type: Literal["text", "code", "country", "date", "bool"]
-    """text, code (of `codelist`), country (ISO 3166-1 alpha-2), date, or bool (yes/no/unknown)."""
+    type: Literal["text", "code", "country", "date", "bool", "encoding"]
+    """text, code (of `codelist`), country (ISO 3166-1 alpha-2), date, bool (yes/no/unknown), or
+    encoding (the provider kit's keyed Bloom-filter encoding, base64)."""
     codelist: str | None = None
     """The code list of a `code` column (a list of codelists.yaml)."""
     required: bool = False

@@ -1,14 +1,16 @@
 """Link records into persons (one row per person per reporting country) and build the
 capture histories (per country and year, which sources saw each person).
 
-Within a reporting country, records that share a person_key are one person; a record
-without a key is its own person. A person belongs to the quarter of their first record,
-frozen once that quarter is measured for a release (ledger.person_quarters): a late record
+Within a reporting country, records that share a person_key, or whose identity encodings
+the matching puts together (pipelines/match.py, docs/linkage.md), are one person; a record
+with neither is its own person (linked.record_persons says which person each record is).
+A person belongs to the quarter of their first record, frozen once that quarter is measured
+for a release (ledger.person_quarters): a late record
 with an earlier date does not move a released person.
 Capture histories count a person in the year of their first record, captured by the
 sources that recorded them in that year: a closed year's table does not change when
-later years arrive. Only persons with a key have a history: a record without one cannot
-be found on another list, and counting it as a person of its own would hide overlaps and
+later years arrive. Only linkable persons (a key or an encoding) have a history: a record
+with neither cannot be found on another list, and counting it as a person of its own would hide overlaps and
 inflate the estimate of the unseen (docs/mse.md).
 """
 
@@ -16,19 +18,24 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 from pydantic import field_validator
 
 from connectors.mapping import SourceMapping
 from data_contracts.codelists import codes
+from pipelines.match import Encodings, Pairs, candidate_pairs, clusters, comparisons, match_probabilities
 from thb.config import ConfigModel, load_yaml
 from thb.sql import ident, literal
 
 
 class Linkage(ConfigModel):
-    """linkage.yaml: how one person's records are reconciled (docs/warehouse.md)."""
+    """linkage.yaml: how records are linked into persons and reconciled (docs/warehouse.md)."""
 
     source_type_precedence: list[str]
     """Every source type once, most trusted first: where a person's records disagree, the first known value wins."""
+    encodings: Encodings
+    """Matching of the provider kit's identity encodings."""
 
     @field_validator("source_type_precedence")
     @classmethod
@@ -61,12 +68,11 @@ def persons_sql() -> str:
     coded = [_pick(f, f"{f} <> 'unknown'", by_source) for f in ("exploitation_form", "route_stage", "gender")]
     return f"""
     WITH k AS (
-        SELECT *, coalesce(person_key, 'record:' || source_id || '/' || record_id) AS person_id,
-               list_position($ranks, source_type) AS rank
-        FROM harmonised.case_records),
+        SELECT c.*, r.person_id, list_position($ranks, source_type) AS rank
+        FROM harmonised.case_records c JOIN linked.record_persons r USING (reporting_country, source_id, record_id)),
     r AS (SELECT *, year(reference_date) = year(min(reference_date) OVER (PARTITION BY reporting_country, person_id))
                     AS in_first_year FROM k)
-    SELECT reporting_country, person_id, bool_or(person_key IS NOT NULL) AS has_key,
+    SELECT reporting_country, person_id, bool_or(person_key IS NOT NULL OR identity_encoding IS NOT NULL) AS linkable,
            min(reference_date) AS first_date,
            year(min(reference_date)) || '-Q' || quarter(min(reference_date)) AS first_quarter,
            year(min(reference_date)) AS first_year,
@@ -85,8 +91,48 @@ def persons_sql() -> str:
     FROM r GROUP BY reporting_country, person_id"""  # noqa: S608 (generated from constants)
 
 
+def record_persons(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Which person each case record is: (reporting_country, source_id, record_id, person_id).
+    A person's id is its smallest shared key, else the record first loaded ('record:<source>/<id>'),
+    so that it stays the same as later deliveries arrive."""
+    records = con.sql(
+        """SELECT c.reporting_country, c.source_id, c.record_id, c.person_key, c.identity_encoding,
+                  c.citizenship, c.gender, c.exploitation_form, c.route_stage, c.exploitation_country,
+                  c.age_group, c.reference_date
+        FROM harmonised.case_records c LEFT JOIN landing.manifest m USING (file_id)
+        ORDER BY c.reporting_country, m.processed_at NULLS LAST, c.file_id, c.record_no"""
+    ).df()
+    settings = linkage().encodings
+    countries = dict(list(records.groupby("reporting_country", sort=True)))
+    encoded = {cc: rows[rows.identity_encoding.notna()] for cc, rows in countries.items()}
+    pairs = {cc: candidate_pairs(rows.identity_encoding.tolist(), settings) for cc, rows in encoded.items()}
+    levels = [comparisons(pairs[cc], encoded[cc]) for cc in countries]
+    probability = match_probabilities(np.concatenate(levels)) if levels else np.empty(0)
+    ids, start = [], 0
+    for cc, rows in countries.items():
+        where = rows.index.get_indexer(encoded[cc].index)
+        p = pairs[cc]
+        cluster = clusters(
+            len(rows),
+            Pairs(p.score, where[p.left], where[p.right], p.compared),
+            probability[start : start + len(p.score)],
+            settings.match_probability,
+            rows.person_key.where(rows.person_key.notna(), None).tolist(),
+        )
+        start += len(p.score)
+        first = pd.Series(np.arange(len(rows))).groupby(cluster).transform("min").to_numpy()
+        own = ("record:" + rows.source_id + "/" + rows.record_id).to_numpy()[first]
+        key = rows.person_key.groupby(cluster).transform("min").to_numpy()
+        ids.append(pd.Series(np.where(pd.isna(key), own, key), index=rows.index))
+    out = records[["reporting_country", "source_id", "record_id"]].copy()
+    out["person_id"] = pd.concat(ids) if ids else pd.Series(dtype=object)
+    return out
+
+
 def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> None:
-    """Rebuild linked.persons and linked.capture_histories in one transaction."""
+    """Rebuild linked.record_persons, linked.persons and linked.capture_histories in one
+    transaction."""
+    persons_of = record_persons(con)
     unknown = ["exploitation_form", "route_stage", "gender", "age_group"]
     fill = ", ".join(f"coalesce({f}, 'unknown') AS {f}" for f in unknown)
     history = ", ".join(  # one 0/1 column per registered source, named by its validated id
@@ -96,6 +142,9 @@ def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> N
     )
     con.begin()
     try:
+        con.register("__record_persons", persons_of)
+        con.sql("CREATE OR REPLACE TABLE linked.record_persons AS SELECT * FROM __record_persons")
+        con.unregister("__record_persons")
         con.execute(
             f"""CREATE OR REPLACE TABLE linked.persons AS
             SELECT p.* REPLACE ({fill}, coalesce(f.quarter, p.first_quarter) AS first_quarter,
@@ -107,7 +156,7 @@ def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> N
         )
         con.sql(f"""CREATE OR REPLACE TABLE linked.capture_histories AS
             SELECT reporting_country, first_year AS year, {history}, count(*) AS count
-            FROM linked.persons WHERE has_key GROUP BY ALL ORDER BY ALL""")  # noqa: S608 (codes, quoted)
+            FROM linked.persons WHERE linkable GROUP BY ALL ORDER BY ALL""")  # noqa: S608 (codes, quoted)
         con.commit()
     except BaseException:
         con.rollback()

@@ -14,9 +14,15 @@ import duckdb
 
 from connectors.mapping import KIND_SCHEMA as KINDS
 from data_contracts.codelists import schema
-from dp.ledger import ensure as ensure_ledger
 
-SQL_TYPES = {"text": "VARCHAR", "code": "VARCHAR", "country": "VARCHAR", "date": "DATE", "bool": "BOOLEAN"}
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "code": "VARCHAR",
+    "country": "VARCHAR",
+    "date": "DATE",
+    "bool": "BOOLEAN",
+    "encoding": "VARCHAR",
+}
 
 MANIFEST = """
 CREATE TABLE IF NOT EXISTS landing.manifest (
@@ -66,5 +72,9 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
         con.sql(MANIFEST)
         for kind in KINDS:
             con.sql(f"CREATE TABLE IF NOT EXISTS {table_of(kind)} ({columns_ddl(kind)})")
+            for field, column in schema(KINDS[kind]).columns.items():  # a column the record gained since
+                con.sql(f"ALTER TABLE {table_of(kind)} ADD COLUMN IF NOT EXISTS {field} {SQL_TYPES[column.type]}")
+        from dp.ledger import ensure as ensure_ledger  # here: reading exports (the provider kit) needs no OpenDP
+
         ensure_ledger(con)
     return con

@@ -4,15 +4,14 @@ local column names and labels, its date format, encoding, delimiter and file for
 from pathlib import Path
 
 import numpy as np
-import openpyxl
 import pandas as pd
-from openpyxl.cell import WriteOnlyCell
 
 from connectors.mapping import FileSpec, SourceMapping, field_list
+from connectors.write import write_frame
 from data_contracts.codelists import codelists, codes, iso_countries
+from simulator.identities import written_identities
 
 ALPHA3 = {a2: a3 for a3, a2 in iso_countries().items() if len(a3) == 3}
-EXCEL_DATE = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY"}
 
 
 def _labels(rng, source: SourceMapping, codelist: str, values: pd.Series) -> pd.Series:
@@ -43,6 +42,8 @@ def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) ->
     lists = field_list(spec.kind)  # the list of a code or bool field; 'country'; None for text and dates
     out = {}
     for field, column in source.columns(spec).items():
+        if field == "identity_encoding" or (field == "record_id" and spec.record_ids == "assigned"):
+            continue  # written by the provider kit
         values = records[field].reset_index(drop=True)
         if field == "age_group" and spec.age_in_years:
             out[column] = _years(rng, values)
@@ -55,46 +56,20 @@ def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) ->
     return pd.DataFrame(out)
 
 
-def _write_text(frame: pd.DataFrame, path: Path, spec: FileSpec) -> None:
-    frame = frame.copy()
-    for col in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
-            frame[col] = frame[col].dt.strftime(spec.date_format)
-    if spec.format == "csv":
-        legacy = spec.encoding.startswith("cp")  # Windows exports: CRLF line ends
-        frame.to_csv(
-            path, sep=spec.delimiter, encoding=spec.encoding, index=False, lineterminator="\r\n" if legacy else "\n"
-        )
-    else:
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-
-
-def _write_xlsx(frame: pd.DataFrame, path: Path, spec: FileSpec) -> None:
-    """Spreadsheets keep real date cells, shown in the source's date format."""
-    number_format = spec.date_format
-    for k, v in EXCEL_DATE.items():
-        number_format = number_format.replace(k, v)
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet("Export")
-    ws.append(list(frame.columns))
-    dates = [pd.api.types.is_datetime64_any_dtype(frame[c]) for c in frame.columns]
-    for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
-        cells = []
-        for value, is_date in zip(row, dates, strict=True):
-            cell = WriteOnlyCell(ws, value=value.to_pydatetime() if is_date and value is not None else value)
-            if is_date:
-                cell.number_format = number_format
-            cells.append(cell)
-        ws.append(cells)
-    wb.save(path)
-
-
-WRITERS = {"csv": _write_text, "jsonl": _write_text, "xlsx": _write_xlsx}
-
-
-def write_export(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame, landing: Path, period: str) -> Path:
-    """Write one delivery (one source, one kind, one quarter) under landing/<CC>/<source_id>/."""
-    path = landing / source.country / source.source_id / spec.pattern.replace("*", period)
+def write_export(
+    rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame, root: Path, period: str, people=None
+) -> Path:
+    """Write one provider's internal export (one source, one kind, one quarter) under
+    root/<CC>/<source_id>/: the export's columns, plus, where the mapping lists identifiers,
+    the names and dates of birth of `people` (one identity per record) and free-text notes."""
+    path = root / source.country / source.source_id / spec.pattern.replace("*", period)
     path.parent.mkdir(parents=True, exist_ok=True)
-    WRITERS[spec.format](render(rng, source, spec, records), path, spec)
+    frame = render(rng, source, spec, records)
+    if spec.identifiers:
+        written = written_identities(rng, people, source, spec)
+        for field, column in source.identifier_columns(spec).items():
+            frame[column] = written[field].to_numpy()
+        for column in spec.drop:
+            frame[column] = written["notes"].to_numpy()
+    write_frame(frame, path, spec)
     return path

@@ -67,12 +67,13 @@ def case_records(
     id_delay = np.round(rng.gamma(2.0, p.identification_delay_days / 2, n)).astype("timedelta64[D]")
     referred = rng.random(n) < (0.7 if t in ("ngo", "social_services") else 0.4)
     missing_cc = p.missing_country_share
+    keyed = any("person_key" in spec.columns for spec in source.files)  # a shared referral number
     file_q = np.minimum(quarter_index(date, periods()[0]) + (rng.random(n) < p.late_share), len(periods()) - 1)
     return pd.DataFrame(
         {
             "source_id": source.source_id,
             "record_id": _record_ids(source, date),
-            "person_key": np.where(rng.random(n) < p.missing_person_key[t], None, v.person_key),
+            "person_key": np.where(~keyed | (rng.random(n) < p.missing_person_key[t]), None, v.person_key),
             "reference_date": date,
             "status": np.where(identified, "identified", "presumed").astype(object),
             "exploitation_form": _unknown(rng, v.exploitation_form.to_numpy(), unk.exploitation_form),

@@ -1,6 +1,7 @@
 """`thb simulate`: the whole world, written as providers' exports plus the ground truth."""
 
 import dataclasses
+import hashlib
 import json
 import zlib
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pandas as pd
 from connectors.mapping import SourceMapping, load_sources
 from data_contracts.codelists import codes
 from simulator.exports import write_export
+from simulator.identities import identities
 from simulator.records import case_records, delivery_periods, screenings
 from simulator.world import detect, params, period_names, simulate_victims
 
@@ -42,10 +44,22 @@ class SimulationSummary:
     countries: dict[str, CountrySummary]
 
 
+def demo_secret(seed: int, country: str) -> bytes:
+    """The simulated linkage secret of a country (a real one is drawn by the country's
+    coordinator and handed to its providers only)."""
+    return hashlib.sha256(f"thb-simulated-linkage-secret/{seed}/{country}".encode()).hexdigest().encode()
+
+
 def simulate(
-    out: Path, seed: int = 2025, scale: float = 1.0, progress: Callable[[str], None] = lambda country: None
+    out: Path,
+    seed: int = 2025,
+    scale: float = 1.0,
+    progress: Callable[[str], None] = lambda country: None,
+    kit: bool = True,
 ) -> SimulationSummary:
-    """Write out/landing/<CC>/<source_id>/<files> and out/truth/; return a summary.
+    """Write the providers' internal exports (out/providers/<CC>/<source_id>/), their linkage
+    secrets (out/secrets/<CC>.key), the truth (out/truth/) and, unless `kit` is False, run
+    the provider kit on every internal export into out/landing/; return a summary.
 
     >>> import tempfile; from pathlib import Path
     >>> summary = simulate(Path(tempfile.mkdtemp()), seed=1, scale=0.02)
@@ -53,8 +67,9 @@ def simulate(
     True
     """
     out = Path(out)
-    landing, truth = out / "landing", out / "truth"
+    providers, truth, secrets = out / "providers", out / "truth", out / "secrets"
     truth.mkdir(parents=True, exist_ok=True)
+    secrets.mkdir(parents=True, exist_ok=True)
     sources = load_sources()
     victims, records, screened = [], [], []
     summary: dict[str, CountrySummary] = {}
@@ -63,6 +78,10 @@ def simulate(
         rng = country_rng(seed, country)
         mine = [s for s in sources.values() if s.country == country]
         world_victims = simulate_victims(rng, country, scale)
+        people = identities(country_rng(seed, country + "/identities"), world_victims).set_index(
+            world_victims.person_key.to_numpy()
+        )
+        (secrets / f"{country}.key").write_bytes(demo_secret(seed, country) + b"\n")
         target = 1 / params().countries[country].hidden_ratio
         seen, shift = detect(rng, world_victims, mine, target)
         files = n_records = 0
@@ -74,27 +93,47 @@ def simulate(
             if any(spec.kind == "screening" for spec in source.files):
                 kinds["screening"] = screenings(rng, country, recs, source, scale)
                 screened.append(_screening_truth(kinds["screening"]))  # not the rows: 98 % of the world
-            files += _deliver(rng, source, kinds, delivery, landing)
+            files += _deliver(rng, source, kinds, delivery, providers, people)
             n_records += sum(len(k) for k in kinds.values())
         world_victims["n_sources"] = np.sum(list(seen.values()), axis=0) if seen else 0
         victims.append(world_victims)
         seen_any = int((world_victims.n_sources > 0).sum())
         summary[country] = CountrySummary(len(world_victims), seen_any, n_records, files, round(shift, 4))
     _write_truth(truth, victims, records, screened, seed, scale)
+    if kit:
+        run_kit(out)
     rows = sum(len(r) for r in records) + sum(int(s.screened.sum()) for s in screened)
     return SimulationSummary(seed, scale, rows, summary)
 
 
-def _deliver(rng, source: SourceMapping, kinds: dict[str, pd.DataFrame], delivery: np.ndarray, landing: Path) -> int:
-    """One file per kind and delivered quarter (header-only when a quarter had no records)."""
+def _deliver(
+    rng, source: SourceMapping, kinds: dict[str, pd.DataFrame], delivery: np.ndarray, root: Path, people: pd.DataFrame
+) -> int:
+    """One internal export per kind and delivered quarter (header-only when a quarter had no
+    records); case records carry their person's identity as the source wrote it."""
     delivered = sorted(set(period_names()[delivery]))
     n = 0
     for spec in source.files:
         frame = kinds[spec.kind]
         for period in delivered:
-            write_export(rng, source, spec, frame[frame.file_period == period], landing, period)
+            part = frame[frame.file_period == period]
+            who = people.loc[part.victim_key.to_numpy()] if spec.kind == "case" else None
+            write_export(rng, source, spec, part, root, period, who)
             n += 1
     return n
+
+
+def run_kit(out: Path) -> None:
+    """The provider kit on every simulated provider's internal exports, into out/landing/,
+    each country with its own secret (as each provider would run it on its own machine)."""
+    from provider.kit import export, internal_exports, secrets
+
+    sources = load_sources()
+    _, refused = export(
+        internal_exports(out / "providers", sources), out / "landing", secrets(out / "secrets"), sources
+    )
+    if refused:
+        raise RuntimeError(f"the provider kit refused {len(refused)} simulated export(s): {refused[0]}")
 
 
 def _screening_truth(rows: pd.DataFrame) -> pd.DataFrame:

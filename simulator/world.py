@@ -6,7 +6,7 @@ Everything is vectorised over victims with one numpy Generator; no loop per reco
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -129,6 +129,58 @@ class Screening(ConfigModel):
         return v
 
 
+class IdentityErrors(ConfigModel):
+    """How often one type of source slips when it writes an identity down (per record)."""
+
+    typo: Probability
+    """A name part with one letter dropped, doubled, swapped or replaced."""
+    swapped_order: Probability
+    """Given and family name written in each other's place."""
+    missing_given: Probability
+    """The given name left empty."""
+    missing_family: Probability
+    """The family name left empty."""
+    dob_missing: Probability
+    """No date of birth."""
+    dob_year_only: Probability
+    """The year of birth alone."""
+    dob_year_off: Probability
+    """The year of birth estimated one year off."""
+    dob_placeholder: Probability
+    """1 January written for an unknown day and month (people without exact birth dates)."""
+    dob_swapped: Probability
+    """Day and month swapped (where the day is 12 or less)."""
+
+
+class Identity(ConfigModel):
+    """How identities are drawn and written down (simulator/identities.py)."""
+
+    name_frequency_exponent: float = Field(gt=0)
+    """Names are drawn with weight 1 / rank^exponent from pools ordered most common first."""
+    pool_fallback: dict[str, str]
+    """Citizenship without a pool of its own → the pool it draws from."""
+    exact_birth_dates: list[str]
+    """Populations with civil registers: their dates of birth are never a 1 January placeholder."""
+    scripts: dict[str, Literal["latin", "greek", "cyrillic"]]
+    """Reporting country or source_id → the script its sources write names in (default latin)."""
+    romanisation: dict[str, list[str]]
+    """Reporting country → the romanisations its clerks use for Greek and Cyrillic names."""
+    keeps_diacritics: list[str]
+    """Reporting countries whose Latin-script sources keep diacritics (others write plain letters)."""
+    variant_share: Probability
+    """Share of names written in a variant spelling (Muhammad for Mohammad)."""
+    errors: dict[str, IdentityErrors]
+    """Source type → its slips (every source type)."""
+    notes: list[str]
+    """Free-text notes a case worker writes ({given}: the person's given name)."""
+
+    @field_validator("errors")
+    @classmethod
+    def _every_source_type(cls, v: dict) -> dict:
+        _keys(v, codes("source_type"), "source types", complete=True)
+        return v
+
+
 class WorldParams(ConfigModel):
     """world.yaml: the simulated world's parameters (docs/simulator.md)."""
 
@@ -183,6 +235,7 @@ class WorldParams(ConfigModel):
     age_misreport_share: Probability
     """Share of records with an adjacent age group."""
     screening: Screening
+    identity: Identity
 
     @field_validator("countries")
     @classmethod

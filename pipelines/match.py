@@ -1,0 +1,178 @@
+"""Which records are one person, from the provider kit's identity encodings (docs/linkage.md).
+
+Within each reporting country:
+
+1. **Blocking.** Records are compared when they agree on all bits of at least one of
+   `blocking_tables` keyed samples of `blocking_bits` bit positions (Hamming LSH, anonlink's
+   bit blocking): two encodings that agree on a share s of their bits meet with probability
+   1 - (1 - s^bits)^tables, 0.999 for a true match (s ≥ 0.9), a few per cent for unrelated
+   records. benchmarks/linkage.py measures the recall this keeps.
+2. **Similarity.** The Dice coefficient of the encodings (anonlink's vectorised popcount).
+3. **Threshold.** From the data's own scores: each record's best score is bimodal (records
+   with a match elsewhere score near 1, the others as high as their nearest stranger); the
+   threshold is the Otsu split of these best scores, kept within `threshold_bounds`.
+4. **Clusters.** Records sharing a person_key start together; then, from the highest score
+   down, two clusters merge when the *average* score between their records reaches the
+   threshold (average linkage: one strong pair cannot chain two unrelated people together).
+"""
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from data_contracts.codelists import codes
+from provider.encode import decode
+from thb.config import ConfigModel
+
+
+class Encodings(ConfigModel):
+    """How identity encodings are matched (pipelines/match.py, docs/linkage.md)."""
+
+    blocking_bits: int = Field(ge=4, le=64)
+    """Bits of each blocking key: more bits, fewer comparisons, less recall."""
+    blocking_tables: int = Field(ge=1, le=200)
+    """Blocking keys per record: more keys, more recall, more comparisons."""
+    floor: float = Field(ge=0.5, le=1)
+    """Scores below this are never kept as candidates."""
+    match_probability: float = Field(gt=0, lt=1)
+    """Records are one person when the probability estimated from the data reaches this."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairs:
+    """Candidate pairs of one country's records (indices into its list), with their scores."""
+
+    score: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    compared: int  # pairs whose encodings were compared (after blocking)
+
+
+@cache
+def _positions(tables: int, bits: int, length: int) -> np.ndarray:
+    """The bit positions of each blocking key: a fixed, public choice (tables × bits)."""
+    order = [sorted(range(length), key=lambda i: hashlib.sha256(f"{t}:{i}".encode()).digest()) for t in range(tables)]
+    return np.array([o[:bits] for o in order])
+
+
+def _matrix(encodings: Sequence[str]) -> np.ndarray:
+    """The encodings as rows of 64-bit words."""
+    raw = b"".join(decode(e).tobytes() for e in encodings)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(encodings), -1).view(np.uint64)
+
+
+def candidate_pairs(encodings: Sequence[str], settings: Encodings) -> Pairs:
+    """Pairs of distinct records that share a blocking key and score at least
+    `settings.floor`, each pair once (vectorised: numpy's popcount over 64-bit words)."""
+    n = len(encodings)
+    if n < 2:
+        return Pairs(np.empty(0), np.empty(0, int), np.empty(0, int), 0)
+    words = _matrix(encodings)
+    bits = np.unpackbits(words.view(np.uint8), axis=1)
+    positions = _positions(settings.blocking_tables, settings.blocking_bits, bits.shape[1])
+    found = []
+    weights = np.uint64(1) << np.arange(settings.blocking_bits, dtype=np.uint64)
+    for table in positions:
+        keys = pd.DataFrame({"key": (bits[:, table].astype(np.uint64) * weights).sum(axis=1), "i": np.arange(n)})
+        keys = keys[keys.duplicated("key", keep=False)]
+        both = keys.merge(keys, on="key")
+        found.append(both[both.i_x < both.i_y][["i_x", "i_y"]].to_numpy())
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), int)
+    left, right = pairs[:, 0], pairs[:, 1]
+    ones = np.bitwise_count(words).sum(axis=1)
+    common = np.bitwise_count(words[left] & words[right]).sum(axis=1)
+    score = 2 * common / (ones[left] + ones[right])
+    keep = score >= settings.floor
+    return Pairs(score[keep], left[keep], right[keep], len(pairs))
+
+
+COMPARED = ("citizenship", "gender", "exploitation_form")
+ENCODING_LEVELS = (0.85, 0.9, 0.95)  # the encodings' score, in bands
+DAYS_APART = (90, 365)  # records of one person are made within months of each other
+
+
+def comparisons(pairs: Pairs, records: pd.DataFrame) -> np.ndarray:
+    """One row of levels per pair: the encodings' score band, then for each attribute the
+    records hold in clear agree (1), disagree (0) or not known (2), the age groups (same,
+    adjacent, further apart, not known) and the days between the records (bands)."""
+    a, b = records.iloc[pairs.left], records.iloc[pairs.right]
+    cols = [np.digitize(pairs.score, ENCODING_LEVELS)]
+    for field in COMPARED:
+        x, y = a[field].to_numpy(object), b[field].to_numpy(object)
+        known = pd.notna(x) & pd.notna(y) & (x != "unknown") & (y != "unknown")
+        cols.append(np.where(known, (x == y).astype(int), 2))
+    age = {g: i for i, g in enumerate(codes("age_group")) if g != "unknown"}
+    x, y = a.age_group.map(age).to_numpy(float), b.age_group.map(age).to_numpy(float)
+    cols.append(np.where(np.isnan(x) | np.isnan(y), 3, 2 - np.minimum(np.abs(x - y), 2)).astype(int))
+    days = np.abs((a.reference_date.to_numpy() - b.reference_date.to_numpy()).astype("timedelta64[D]").astype(int))
+    cols.append(len(DAYS_APART) - np.digitize(days, DAYS_APART))
+    return np.column_stack(cols)
+
+
+def match_probabilities(levels: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """Fellegi–Sunter: each pair's probability of being one person, with the m- and
+    u-probabilities of every comparison level estimated from the pairs themselves by EM
+    (comparisons independent within matches and within non-matches)."""
+    if len(levels) == 0:
+        return np.empty(0)
+    n_levels = levels.max(axis=0) + 1
+    onehots = [np.eye(k)[levels[:, j]] for j, k in enumerate(n_levels)]
+    top = (levels[:, 0] == levels[:, 0].max()).astype(float)  # start: the best-scoring band are matches
+    p = np.clip(top, 0.05, 0.95)
+    for _ in range(iterations):
+        share = p.mean()
+        log_m = sum(np.log(oh @ _shares(oh, p)) for oh in onehots)
+        log_u = sum(np.log(oh @ _shares(oh, 1 - p)) for oh in onehots)
+        new = 1 / (1 + np.exp(np.log(1 - share) + log_u - np.log(share) - log_m))
+        if np.max(np.abs(new - p)) < 1e-6:
+            break
+        p = new
+    return p
+
+
+def _shares(onehot: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weighted share of each level (never exactly 0 or 1)."""
+    counts = weight @ onehot + 0.5
+    return counts / counts.sum()
+
+
+def clusters(n: int, pairs: Pairs, probability: np.ndarray, threshold: float, keys: Sequence[str | None]) -> np.ndarray:
+    """A cluster number per record: shared keys first, then average-linkage merges of the
+    pairs whose match probability reaches `threshold`, most probable first."""
+    parent = list(range(n))
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        if len(members[a]) < len(members[b]):
+            a, b = b, a
+        parent[b] = a
+        members[a].extend(members.pop(b))
+
+    first_with_key: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            if key in first_with_key and (a := find(first_with_key[key])) != (b := find(i)):
+                union(a, b)
+            first_with_key.setdefault(key, i)
+    score = {(int(a), int(b)): float(s) for s, a, b in zip(probability, pairs.left, pairs.right, strict=True)}
+    for k in np.argsort(-probability, kind="stable"):
+        if probability[k] < threshold:
+            break
+        a, b = find(int(pairs.left[k])), find(int(pairs.right[k]))
+        if a == b:
+            continue
+        cross = [score.get((min(x, y), max(x, y)), 0.0) for x in members[a] for y in members[b]]
+        if sum(cross) / len(cross) >= threshold:
+            union(a, b)
+    return np.array([find(i) for i in range(n)])
