@@ -40,7 +40,7 @@ class Encodings(ConfigModel):
     floor: float = Field(ge=0.5, le=1)
     """Scores below this are never kept as candidates."""
     match_probability: float = Field(gt=0, lt=1)
-    """Records are one person when the probability estimated from the data reaches this."""
+    """Pairs are linked when their match probability, estimated from the data, reaches this."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,7 @@ def match_probabilities(levels: np.ndarray, iterations: int = 100) -> np.ndarray
         return np.empty(0)
     n_levels = levels.max(axis=0) + 1
     onehots = [np.eye(k)[levels[:, j]] for j, k in enumerate(n_levels)]
-    top = (levels[:, 0] == levels[:, 0].max()).astype(float)  # start: the best-scoring band are matches
+    top = (levels[:, 0] == len(ENCODING_LEVELS)).astype(float)  # start: the best band are the matches
     p = np.clip(top, 0.05, 0.95)
     for _ in range(iterations):
         share = p.mean()
