@@ -225,7 +225,7 @@ def written_identities(
     err: IdentityErrors = ident.errors[source.source_type]
     styles = ident.romanisation.get(source.country, ["ascii"])
     n = len(people)
-    out = {"given_name": [], "family_name": [], "date_of_birth": [], "notes": []}
+    out: dict[str, list[str | None]] = {"given_name": [], "family_name": [], "date_of_birth": [], "notes": []}
     u = rng.random((n, 9))
     for i, person in enumerate(people.itertuples(index=False)):
         pop = pools().populations[person.population]

@@ -32,6 +32,10 @@ contracts = typer.Typer(help="Data contracts (Great Expectations suites).", no_a
 app.add_typer(contracts, name="contracts")
 pipeline_app = typer.Typer(help="The whole pipeline.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+provider_app = typer.Typer(help="The provider kit: run on a provider's own machine.", no_args_is_help=True)
+app.add_typer(provider_app, name="provider")
+linkage_app = typer.Typer(help="Record linkage on identity encodings.", no_args_is_help=True)
+app.add_typer(linkage_app, name="linkage")
 mse_app = typer.Typer(help="Multiple systems estimation: how many victims no list saw.", no_args_is_help=True)
 app.add_typer(mse_app, name="mse")
 
@@ -112,11 +116,14 @@ def _clear_errors(verbose: bool) -> Iterator[None]:
 
 @app.command()
 def simulate(
-    out: Path = typer.Option(..., "--out", help="Directory for landing/ (exports) and truth/ (ground truth)."),
+    out: Path = typer.Option(..., "--out", help="Directory for providers/, secrets/, landing/ and truth/."),
     seed: int = typer.Option(2025, help="Seed of the simulated world."),
     scale: float = typer.Option(1.0, min=0.001, help="Multiplies every volume (1 ≈ 0.5 M rows)."),
+    kit: bool = typer.Option(True, help="Run the provider kit into OUT/landing/ (--no-kit: run it yourself)."),
 ):
-    """Write realistic provider exports to OUT/landing/ and the ground truth to OUT/truth/."""
+    """Write providers' internal exports (with identities) to OUT/providers/, their linkage
+    secrets to OUT/secrets/, the ground truth to OUT/truth/ and, with the provider kit,
+    their anonymised exports to OUT/landing/."""
     from pipelines.progress import reporting, step
     from simulator import simulate as run
 
@@ -126,16 +133,91 @@ def simulate(
         reporting(reporter),
         step("simulating countries", 8) as advance,
     ):
-        summary = run(out, seed=seed, scale=scale, progress=advance)
+        summary = run(out, seed=seed, scale=scale, progress=advance, kit=kit)
     table = Table(title=f"Simulated world (seed {seed}, scale {scale})")
     for col in ("country", "victims", "seen", "rows", "files"):
         table.add_column(col, justify="right")
     for country, s in summary.countries.items():
         table.add_row(country, *(f"{n:,}" for n in (s.victims, s.seen, s.rows, s.files)))
     console.print(table)
+    where = f"anonymised exports in [bold]{out / 'landing'}[/]" if kit else "no anonymised exports yet (--no-kit)"
     console.print(
-        f"Exports in [bold]{out / 'landing'}[/], ground truth in [bold]{out / 'truth'}[/] ({summary.rows:,} rows)."
+        f"Internal exports in [bold]{out / 'providers'}[/], {where}, ground truth in [bold]{out / 'truth'}[/] "
+        f"({summary.rows:,} rows)."
     )
+
+
+@provider_app.command("export")
+def provider_export(
+    paths: list[Path] = typer.Argument(..., help="Internal export files, or folders to search for them."),
+    outbox: Path = typer.Option(..., "--outbox", help="Where the anonymised exports go: <outbox>/<CC>/<source_id>/."),
+    secret: Path | None = typer.Option(
+        None, "--secret", help="The linkage secret file (or a folder of <CC>.key files); default: THB_LINKAGE_SECRET."
+    ),
+    source: str | None = typer.Option(None, "--source", help="The source_id, if the files' folder does not say."),
+):
+    """Anonymise internal exports: encode names and dates of birth with the country's linkage
+    secret, drop every identifier and free-text column, check the result against the
+    warehouse's contracts, and write it to the outbox with a receipt. Nothing leaves unless
+    it passes; names, dates of birth and the secret never do."""
+    from connectors.mapping import load_sources
+    from pipelines.progress import reporting
+    from provider.kit import export, internal_exports, secrets
+
+    with _our_errors(), rich_progress() as reporter, reporting(reporter):
+        sources = load_sources()
+        files = [f for p in paths for f in internal_exports(p, sources)]
+        if not files:
+            raise UserInputError("no internal export found (file names must match a registered source's pattern)")
+        receipts, refused = export(files, outbox, secrets(secret), sources, source)
+    table = Table(title="Provider kit: anonymised exports, by source")
+    for col in ("source", "files", "records", "encoded", "no identifiers"):
+        table.add_column(col, justify="right")
+    by_source: dict[str, list[int]] = {}
+    for r in receipts:
+        row = by_source.setdefault(r.source_id, [0, 0, 0, 0])
+        for i, n in enumerate((1, r.records, r.encoded, r.without_identifiers)):
+            row[i] += n
+    for source_id, row in sorted(by_source.items()):
+        table.add_row(source_id, *(f"{n:,}" for n in row))
+    console.print(table)
+    console.print(f"Outbox: [bold]{outbox}[/]; a receipt sits next to each internal export (*.receipt.json).")
+    for refusal in refused:
+        console.print(f"[red]refused:[/] {escape(str(refusal))}")
+    if refused:
+        console.print("Nothing of the refused files was written to the outbox.")
+        raise typer.Exit(2)
+
+
+@linkage_app.command("quality")
+def linkage_quality(
+    truth: Path = typer.Argument(..., help="The simulated world's truth/ folder."),
+):
+    """How well linkage found the simulated persons: pairwise precision, recall and F1 by
+    country (simulated data only; private figures for the data steward)."""
+    import duckdb
+
+    from simulator.quality import linkage_quality as measure
+
+    with _our_errors():
+        where = Settings().warehouse
+        if not where.exists():
+            raise UserInputError(f"no warehouse at {where}: run `thb ingest` first")
+        with duckdb.connect(str(where), read_only=True) as con:
+            quality = measure(con, truth)
+    table = Table(title="Linkage against the simulated truth (pairs of records)")
+    for col in ("country", "records", "true pairs", "linked pairs", "precision", "recall", "F1"):
+        table.add_column(col, justify="right")
+    for cc, q in quality.items():
+        name = "all" if cc == "_T" else cc
+        table.add_row(
+            name,
+            f"{q.records:,}",
+            f"{q.true_pairs:,}",
+            f"{q.linked_pairs:,}",
+            *(f"{v:.3f}" for v in (q.precision, q.recall, q.f1)),
+        )
+    console.print(table)
 
 
 @app.command()
