@@ -117,7 +117,7 @@ def record_persons(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             Pairs(p.score, where[p.left], where[p.right], p.compared),
             probability[start : start + len(p.score)],
             settings.match_probability,
-            rows.person_key.where(rows.person_key.notna(), None).tolist(),
+            [k if isinstance(k, str) else None for k in rows.person_key],
         )
         start += len(p.score)
         first = pd.Series(np.arange(len(rows))).groupby(cluster).transform("min").to_numpy()

@@ -58,7 +58,7 @@ def test_linkage_matches_the_ground_truth(world, ingested):
     identified = keyed.groupby("person_key").status.apply(
         lambda s: "identified" if (s == "identified").any() else "presumed"
     )
-    got = dict(q(ingested, "SELECT person_id, status FROM linked.persons WHERE has_key"))
+    got = dict(q(ingested, "SELECT person_id, status FROM linked.persons WHERE linkable"))
     assert {k: got[k] for k in identified.index} == identified.to_dict()
 
 
@@ -78,8 +78,8 @@ def test_persons_count_once_in_the_quarter_of_their_first_record(ingested):
 
 
 def test_capture_histories_cover_every_person_with_a_key(ingested):
-    per_country = dict(q(ingested, "SELECT reporting_country, count(*) FROM linked.persons WHERE has_key GROUP BY 1"))
-    keyless = q(ingested, "SELECT count(*) FROM linked.persons WHERE NOT has_key")[0][0]
+    per_country = dict(q(ingested, "SELECT reporting_country, count(*) FROM linked.persons WHERE linkable GROUP BY 1"))
+    keyless = q(ingested, "SELECT count(*) FROM linked.persons WHERE NOT linkable")[0][0]
     assert keyless > 0  # the simulator drops keys: those records are persons without a history
     histories = dict(q(ingested, "SELECT reporting_country, sum(count) FROM linked.capture_histories GROUP BY 1"))
     assert histories == per_country

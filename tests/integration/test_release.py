@@ -198,7 +198,7 @@ def test_a_released_person_stays_in_their_quarter(one_source_released):
     data, release = one_source_released
     con = connect(Settings(data_dir=data).warehouse, read_only=True)
     person, quarter = con.sql(
-        "SELECT person_id, first_quarter FROM linked.persons WHERE has_key "
+        "SELECT person_id, first_quarter FROM linked.persons WHERE linkable "
         "AND first_quarter >= '2024-Q2' ORDER BY first_quarter LIMIT 1"
     ).fetchall()[0]
     con.close()

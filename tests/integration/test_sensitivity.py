@@ -41,11 +41,11 @@ def test_one_person_moves_each_measured_marginal_by_at_most_one(ingested, tmp_pa
     warehouse = tmp_path / "w.duckdb"
     shutil.copy(ingested / "warehouse.duckdb", warehouse)
     con = connect(warehouse)
-    has_key = "without" not in change
+    linkable = "without" not in change
     country, person, period = con.execute(
         """SELECT reporting_country, person_id, first_quarter FROM linked.persons
-           WHERE has_key = ? AND n_records >= ? ORDER BY hash(person_id) LIMIT 1""",
-        [has_key, 2 if has_key else 1],
+           WHERE linkable = ? AND n_records >= ? ORDER BY hash(person_id) LIMIT 1""",
+        [linkable, 2 if linkable else 1],
     ).fetchall()[0]
     con.close()
     before = _counts(warehouse, "cases", period)

@@ -16,7 +16,7 @@ from tests.helpers import SOURCES
 
 CASES = 40
 PERSON_COLUMNS = [
-    "reporting_country", "person_id", "has_key", "first_date", "first_quarter", "first_year", "status",
+    "reporting_country", "person_id", "linkable", "first_date", "first_quarter", "first_year", "status",
     "exploitation_form", "route_stage", "gender", "age_group", "exploitation_country", "citizenship",
     "unaccompanied_child", "smuggling_debt", "referred_to_assistance", "identification_date", "n_records",
     "sources", "sources_first_year", "quarter_frozen",
@@ -81,7 +81,7 @@ def expected_persons(records: pd.DataFrame, frozen: dict[tuple[str, str], str]) 
     flags = r.groupby(keys).referred_to_assistance
     p = pd.DataFrame(
         {
-            "has_key": r.groupby(keys).person_key.count() > 0,
+            "linkable": r.groupby(keys).person_key.count() > 0,
             "first_date": first.dt.date,
             "status": r.status.eq("identified").groupby([r.reporting_country, r.person_id]).any(),
             **{f: by_source[f].first() for f in ("exploitation_form", "route_stage", "gender")},
@@ -114,7 +114,7 @@ def expected_histories(persons: pd.DataFrame) -> list[tuple]:
     """Per country and year, each combination of lists (1 saw the person in their first year,
     0 did not, null for another country's list) and how many keyed persons have it."""
     ids = sorted(SOURCES)
-    keyed = persons[persons.has_key.astype(bool)]
+    keyed = persons[persons.linkable.astype(bool)]
     table = pd.DataFrame(
         {
             sid: [
