@@ -19,6 +19,8 @@ from anyascii import anyascii
 from connectors.mapping import FileSpec, SourceMapping
 from data_contracts.codelists import codelists
 from simulator.world import IdentityErrors, params
+from pydantic import Field
+
 from thb.config import ConfigModel, load_yaml
 
 Script = Literal["latin", "greek", "cyrillic"]
@@ -38,6 +40,8 @@ class Population(ConfigModel):
     """Given names of men, as `female`."""
     family: list[str]
     """Family names, as `female`."""
+    father_name_share: float = Field(0.0, ge=0, le=1)
+    """Share of people registered with their father's given name between given and family name."""
 
 
 class NamePools(ConfigModel):
@@ -52,9 +56,9 @@ def pools(path: Path = NAMES_FILE) -> NamePools:
     return load_yaml(path, NamePools)
 
 
-def _zipf(n: int) -> np.ndarray:
+def _zipf(n: int, exponent: float) -> np.ndarray:
     """Draw weights of a pool ordered most common first: common names repeat."""
-    w = 1.0 / np.arange(1, n + 1) ** params().identity.name_frequency_exponent
+    w = 1.0 / np.arange(1, n + 1) ** exponent
     return w / w.sum()
 
 
@@ -65,23 +69,30 @@ def _population(citizenship: str) -> str:
 
 
 def identities(rng: np.random.Generator, victims: pd.DataFrame) -> pd.DataFrame:
-    """One identity per victim: population, given and family name (entries of the pools),
-    sex and date of birth (consistent with the age group at entry)."""
+    """One identity per victim: population, given name, father's name (where the population
+    registers one), family name (entries of the pools), sex and date of birth (consistent
+    with the age group at entry)."""
     n = len(victims)
     pops = victims.citizenship.map(_population).to_numpy(object)
     gender = victims.gender.to_numpy(object)
     sex = np.where(gender == "other", np.where(rng.random(n) < 0.5, "female", "male"), gender)
     given = np.empty(n, dtype=object)
+    middle = np.full(n, None, dtype=object)
     family = np.empty(n, dtype=object)
+    exponents = params().identity.name_frequency_exponent
+
+    def draw(names: list[str], size: int, exponent: float) -> np.ndarray:
+        return np.array(names, dtype=object)[rng.choice(len(names), size, p=_zipf(len(names), exponent))]
+
     for pop in np.unique(pops):
         pool = pools().populations[pop]
         for s, names in (("female", pool.female), ("male", pool.male)):
             rows = np.flatnonzero((pops == pop) & (sex == s))
-            given[rows] = np.array(names, dtype=object)[rng.choice(len(names), len(rows), p=_zipf(len(names)))]
+            given[rows] = draw(names, len(rows), exponents["given"])
         rows = np.flatnonzero(pops == pop)
-        family[rows] = np.array(pool.family, dtype=object)[
-            rng.choice(len(pool.family), len(rows), p=_zipf(len(pool.family)))
-        ]
+        family[rows] = draw(pool.family, len(rows), exponents["family"])
+        fathers = rows[rng.random(len(rows)) < pool.father_name_share]
+        middle[fathers] = draw(pool.male, len(fathers), exponents["given"])
     bounds = codelists()["age_group"].codes
     lo = victims.age_group.map(lambda g: bounds[g].min or 0).to_numpy(int)
     hi = victims.age_group.map(lambda g: min(bounds[g].max or 65, 65)).to_numpy(int)
@@ -90,6 +101,7 @@ def identities(rng: np.random.Generator, victims: pd.DataFrame) -> pd.DataFrame:
         {
             "population": pops,
             "given": given,
+            "middle": middle,
             "family": family,
             "sex": sex,
             "birth_date": victims.entry_date.to_numpy().astype("datetime64[D]") - age_days,
@@ -231,13 +243,14 @@ def written_identities(
         pop = pools().populations[person.population]
         style = styles[int(rng.integers(len(styles)))]
         names = []
-        for entry in (person.given, person.family):
+        middle = person.middle if isinstance(person.middle, str) and rng.random() >= err.father_name_dropped else None
+        for entry in (person.given, person.family, *([middle] if middle else [])):
             spelled = write_in(_spelling(rng, entry, ident.variant_share), script, pop.script, source.country, style)
             if script == "latin" and source.country not in ident.keeps_diacritics:
                 spelled = ascii_letters(spelled)
             spelled = _encodable(spelled, spec.encoding)
             names.append(_typo(rng, spelled) if rng.random() < err.typo else spelled)
-        given, family = names
+        given, family = (f"{names[0]} {names[2]}" if middle else names[0]), names[1]
         if u[i, 0] < err.swapped_order:
             given, family = family, given
         out["given_name"].append(None if u[i, 1] < err.missing_given else given)

@@ -134,6 +134,8 @@ class IdentityErrors(ConfigModel):
 
     typo: Probability
     """A name part with one letter dropped, doubled, swapped or replaced."""
+    father_name_dropped: Probability
+    """The father's name left out (by sources that do not ask for it)."""
     swapped_order: Probability
     """Given and family name written in each other's place."""
     missing_given: Probability
@@ -155,7 +157,7 @@ class IdentityErrors(ConfigModel):
 class Identity(ConfigModel):
     """How identities are drawn and written down (simulator/identities.py)."""
 
-    name_frequency_exponent: float = Field(gt=0)
+    name_frequency_exponent: dict[Literal["given", "family"], float]
     """Names are drawn with weight 1 / rank^exponent from pools ordered most common first."""
     pool_fallback: dict[str, str]
     """Citizenship without a pool of its own → the pool it draws from."""
