@@ -1,0 +1,143 @@
+"""The provider kit and the linkage on its encodings, on a small simulated world: what leaves
+a provider holds no identifier, the kit refuses what could leak, linkage finds the persons
+of the world's truth, and an attacker without the secret cannot match names to encodings."""
+
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from connectors.mapping import load_sources
+from pipelines.link import linkage
+from pipelines.match import candidate_pairs
+from provider.encode import Identity, encode
+from provider.kit import KitRefused, export, internal_exports, route, secrets
+from simulator.identities import pools
+from simulator.quality import linkage_quality
+
+SOURCES = load_sources()
+
+
+def internal_identifiers(world) -> set[str]:
+    """Every name and date of birth in the providers' internal case exports."""
+    from connectors.read import read_export
+
+    values: set[str] = set()
+    with duckdb.connect() as con:
+        for path in internal_exports(world / "providers", SOURCES):
+            source, spec = route(path, SOURCES)
+            if not spec.identifiers:
+                continue
+            table = read_export(con, path, spec, path.parent, source.internal_columns(spec)).to_pandas()
+            for column in [*source.identifier_columns(spec).values(), *spec.drop]:
+                values |= {v for v in table[column].dropna() if len(v) > 3}
+    return values
+
+
+def test_the_simulated_providers_hold_identities_in_their_own_scripts(world):
+    names = internal_identifiers(world)
+    assert any(any("α" <= c <= "ω" for c in n) for n in names)  # Greek sources
+    assert any(any("а" <= c <= "я" for c in n) for n in names)  # Cyrillic sources
+    assert not (world / "landing" / "providers").exists()
+    assert (world / "truth" / "records.parquet").exists()
+
+
+@pytest.mark.xdist_group("ingested")
+def test_no_identifier_reaches_landing_or_the_warehouse(world, ingested):
+    names = internal_identifiers(world)
+    assert len(names) > 100
+    with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
+        columns = con.sql(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE data_type = 'VARCHAR' AND table_schema IN ('raw', 'harmonised', 'linked', 'landing')"
+        ).fetchall()
+        for schema, table, column in columns:
+            hits = con.execute(
+                f'SELECT count(*) FROM "{schema}"."{table}" WHERE "{column}" IN (SELECT unnest(?))',  # noqa: S608
+                [sorted(names)],
+            ).fetchall()[0][0]
+            assert hits == 0, f"{schema}.{table}.{column}"
+    landed = b"".join(p.read_bytes() for p in (world / "landing").rglob("*.csv"))
+    text = landed.decode("utf-8", errors="ignore")
+    assert not [n for n in sorted(names)[:500] if f";{n};" in text or f",{n}," in text]
+
+
+def test_the_kit_refuses_a_name_column_left_unmapped_and_writes_nothing(world, tmp_path):
+    internal = next(p for p in internal_exports(world / "providers", SOURCES) if p.name.startswith("kok_faelle"))
+    source, spec = route(internal, SOURCES)
+    copy = tmp_path / source.country / source.source_id / internal.name
+    copy.parent.mkdir(parents=True)
+    frame = pd.read_csv(internal, sep=spec.delimiter, encoding=spec.encoding, dtype=str)
+    frame["Spitzname"] = "Ahmadi"  # a nickname column nobody mapped
+    frame.to_csv(copy, sep=spec.delimiter, encoding=spec.encoding, index=False)
+    outbox = tmp_path / "outbox"
+    receipts, refused = export([copy], outbox, secrets(world / "secrets"), SOURCES)
+    assert receipts == []
+    assert [r.check for r in refused] == ["header"]
+    assert "Spitzname" in str(refused[0])
+    assert "Ahmadi" not in str(refused[0])
+    assert not outbox.exists() or not any(outbox.rglob("*"))
+    report = refused[0].report.read_text(encoding="utf-8")
+    assert "Spitzname" in report
+    assert "Ahmadi" not in report
+    assert isinstance(refused[0], KitRefused)
+
+
+def test_the_kit_is_deterministic_and_gives_receipts(world, tmp_path):
+    files = [p for p in internal_exports(world / "providers", SOURCES) if p.parent.name == "GR-ASY-GAS"][:2]
+    work = tmp_path / "providers"
+    shutil.copytree(files[0].parent, work / files[0].parent.name)
+    receipts, refused = export(sorted(work.rglob("gas_*")), tmp_path / "outbox", secrets(world / "secrets"), SOURCES)
+    assert refused == []
+    for r in receipts:
+        landed = world / "landing" / "GR" / "GR-ASY-GAS" / r.internal_file
+        assert (tmp_path / "outbox" / "GR" / "GR-ASY-GAS" / r.internal_file).read_bytes() == landed.read_bytes()
+        assert (
+            r.columns_dropped
+            and "Σημειώσεις" in r.columns_dropped
+            or r.records == 0
+            or "thymata" not in r.internal_file
+        )
+
+
+@pytest.mark.xdist_group("ingested")
+def test_linkage_finds_the_worlds_persons(world, ingested):
+    with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
+        quality = linkage_quality(con, world / "truth")
+    overall = quality["_T"]
+    assert overall.true_pairs > 20
+    assert overall.recall >= 0.9, overall
+    assert overall.f1 >= 0.85, overall
+
+
+@pytest.mark.xdist_group("ingested")
+def test_a_dictionary_attack_without_the_secret_matches_nobody(ingested):
+    """The attacker holds the warehouse and the name pools (every common name of the route's
+    populations) but guesses the key: no guessed encoding comes near any record's."""
+    with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
+        stolen = [
+            e
+            for (e,) in con.sql(
+                "SELECT identity_encoding FROM harmonised.case_records WHERE identity_encoding IS NOT NULL"
+            ).fetchall()
+        ]
+    from provider.normalise import name_tokens
+
+    guesses = []
+    for pop in pools().populations.values():
+        for given in [*pop.female[:8], *pop.male[:8]]:
+            for family in pop.family[:8]:
+                guesses.append(
+                    Identity(tuple(name_tokens(given.split("|")[0], family.split("|")[0])), "", None, None, None)
+                )
+    guessed = encode(guesses, b"a guessed key: the attacker has everything but the secret")
+    floor = linkage().encodings.floor
+    pairs = candidate_pairs(
+        [*stolen, *guessed],
+        linkage().encodings.model_copy(update={"floor": 0.0, "blocking_tables": 200, "blocking_bits": 4}),
+    )
+    across = (pairs.left < len(stolen)) != (pairs.right < len(stolen))
+    assert across.sum() > 10_000  # the attack compared many guesses with many records
+    assert np.max(pairs.score[across]) < floor
