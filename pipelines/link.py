@@ -129,10 +129,13 @@ def record_persons(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return out
 
 
-def link(con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping]) -> None:
+def link(
+    con: duckdb.DuckDBPyConnection, sources: dict[str, SourceMapping], persons_of: pd.DataFrame | None = None
+) -> None:
     """Rebuild linked.record_persons, linked.persons and linked.capture_histories in one
-    transaction."""
-    persons_of = record_persons(con)
+    transaction. `persons_of` (reporting_country, source_id, record_id, person_id) replaces
+    the linkage's own answer: benchmarks compare linkages on the same records."""
+    persons_of = record_persons(con) if persons_of is None else persons_of
     unknown = ["exploitation_form", "route_stage", "gender", "age_group"]
     fill = ", ".join(f"coalesce({f}, 'unknown') AS {f}" for f in unknown)
     history = ", ".join(  # one 0/1 column per registered source, named by its validated id

@@ -65,7 +65,7 @@ def test_no_identifier_reaches_landing_or_the_warehouse(world, ingested):
 
 
 def test_the_kit_refuses_a_name_column_left_unmapped_and_writes_nothing(world, tmp_path):
-    internal = next(p for p in internal_exports(world / "providers", SOURCES) if p.name.startswith("kok_faelle"))
+    internal = next(p for p in internal_exports(world / "providers", SOURCES) if p.name.startswith("kok_datenerhebung"))
     source, spec = route(internal, SOURCES)
     copy = tmp_path / source.country / source.source_id / internal.name
     copy.parent.mkdir(parents=True)
@@ -89,7 +89,9 @@ def test_the_kit_is_deterministic_and_gives_receipts(world, tmp_path):
     files = [p for p in internal_exports(world / "providers", SOURCES) if p.parent.name == "GR-ASY-GAS"][:2]
     work = tmp_path / "providers"
     shutil.copytree(files[0].parent, work / files[0].parent.name)
-    receipts, refused = export(sorted(work.rglob("gas_*")), tmp_path / "outbox", secrets(world / "secrets"), SOURCES)
+    receipts, refused = export(
+        internal_exports(work, SOURCES), tmp_path / "outbox", secrets(world / "secrets"), SOURCES
+    )
     assert refused == []
     for r in receipts:
         landed = world / "landing" / "GR" / "GR-ASY-GAS" / r.internal_file

@@ -36,32 +36,33 @@ def _moves(before, after, dataset: str) -> list[float]:
     ]
 
 
-@pytest.mark.parametrize("change", ["remove a person with a key", "remove a person without a key", "add a person"])
+@pytest.mark.parametrize(
+    "change", ["remove a person with a key", "remove a person linked by encodings", "add a person"]
+)
 def test_one_person_moves_each_measured_marginal_by_at_most_one(ingested, tmp_path, change):
+    """The person is whatever linkage made of their records: a shared key, or encodings."""
     warehouse = tmp_path / "w.duckdb"
     shutil.copy(ingested / "warehouse.duckdb", warehouse)
     con = connect(warehouse)
-    linkable = "without" not in change
+    keyed = "encodings" not in change
     country, person, period = con.execute(
         """SELECT reporting_country, person_id, first_quarter FROM linked.persons
-           WHERE linkable = ? AND n_records >= ? ORDER BY hash(person_id) LIMIT 1""",
-        [linkable, 2 if linkable else 1],
+           WHERE (person_id NOT LIKE 'record:%') = ? AND n_records >= ? ORDER BY hash(person_id) LIMIT 1""",
+        [keyed, 1 if keyed else 2],
     ).fetchall()[0]
     con.close()
     before = _counts(warehouse, "cases", period)
     con = connect(warehouse)
-    records = "reporting_country = $country AND " + (  # the person's records; values are parameters
-        "person_key = $person"
-        if not person.startswith("record:")
-        else "person_key IS NULL AND 'record:' || source_id || '/' || record_id = $person"
-    )
+    records = """reporting_country = $country AND (source_id, record_id) IN (
+        SELECT (source_id, record_id) FROM linked.record_persons WHERE person_id = $person)"""
     values = {"country": country, "person": person}
     if change.startswith("remove"):
         con.execute(f"DELETE FROM harmonised.case_records WHERE {records}", values)  # noqa: S608 — no value in it
-    else:  # the same records again, as a new person: a new key and new record ids
+    else:  # the same records again, as a new person: a new key, no encoding, new record ids
         con.execute(
             f"""INSERT INTO harmonised.case_records SELECT * REPLACE ('pk-new-person' AS person_key,
-                record_id || '-NEW' AS record_id) FROM harmonised.case_records WHERE {records}""",  # noqa: S608
+                NULL AS identity_encoding, record_id || '-NEW' AS record_id)
+                FROM harmonised.case_records WHERE {records}""",  # noqa: S608
             values,
         )
     link(con, load_sources())
