@@ -106,7 +106,8 @@ def secrets(where: Path | None) -> Callable[[str], bytes]:
     return lambda country: secret
 
 
-def _identities(table: pd.DataFrame, source: SourceMapping, spec: FileSpec) -> list[Identity]:
+def identities(table: pd.DataFrame, source: SourceMapping, spec: FileSpec) -> list[Identity]:
+    """The canonical identity of each row of an internal export (read as strings)."""
     ids = source.identifier_columns(spec)
     given, family, full, born = (
         table[ids[f]] if f in ids else pd.Series(None, index=table.index, dtype=object)
@@ -151,17 +152,17 @@ def anonymise(
         )
     if missing := [c for c in expected if c not in header]:
         raise ReadError("header", f"the mapping expects column(s) {', '.join(missing)}, which the file lacks")
-    identities = _identities(table, source, spec) if spec.identifiers else []
+    people = identities(table, source, spec) if spec.identifiers else []
     out = pd.DataFrame(index=table.index)
     for field, column in source.columns(spec).items():
         if field == "identity_encoding":
-            out[column] = encode(identities, secret)
+            out[column] = encode(people, secret)
         elif field == "record_id" and spec.record_ids == "assigned":
-            out[column] = _record_ids(identities, table, source, secret)
+            out[column] = _record_ids(people, table, source, secret)
         else:
             out[column] = table[column]
     encoded = int(out[source.column(spec, "identity_encoding")].notna().sum()) if spec.identifiers else 0
-    return out, encoded, sum(not i.known for i in identities)
+    return out, encoded, sum(not i.known for i in people)
 
 
 def _precheck(files: dict[Path, tuple[SourceMapping, FileSpec]], workdir: Path) -> dict[Path, list[Failure]]:
