@@ -24,8 +24,9 @@ from thb.config import ConfigModel, load_yaml
 HERE = Path(__file__).parent
 KINDS = tuple(KIND_SCHEMA)
 MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible reference date
-# the kit's encodings (provider/encode.py): a version tag, then base64 of 2048 bits
-ENCODING_PATTERN = "^v1:[A-Za-z0-9+/]{342}==$"
+# the kit's encodings (provider/encode.py): a version tag, then its parts in base64 (empty
+# where not known): the name (2048 balanced bits), the year and the day-month of birth (512 each)
+ENCODING_PATTERN = "^v2:([A-Za-z0-9+/]{342}==)?:([A-Za-z0-9+/]{86}==)?:([A-Za-z0-9+/]{86}==)?$"
 
 
 class PiiScreen(ConfigModel):
@@ -146,7 +147,7 @@ def harmonised_suite(kind: str) -> dict:
                 _exp(
                     "expect_column_values_to_match_regex",
                     field,
-                    "not an identity encoding of the provider kit (2048 bits, base64)",
+                    "not an identity encoding of the provider kit (v2: name, year and day-month parts in base64)",
                     column=field,
                     regex=ENCODING_PATTERN,
                 )

@@ -104,7 +104,8 @@ def record_persons(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
     settings = linkage().encodings
     countries = dict(list(records.groupby("reporting_country", sort=True)))
-    encoded = {cc: rows[rows.identity_encoding.notna()] for cc, rows in countries.items()}
+    named = records.identity_encoding.str.split(":").str[1].str.len() > 0  # encodings with a name part
+    encoded = {cc: rows[named.loc[rows.index].fillna(False).astype(bool)] for cc, rows in countries.items()}
     pairs = {cc: candidate_pairs(rows.identity_encoding.tolist(), settings) for cc, rows in encoded.items()}
     levels = [comparisons(pairs[cc], encoded[cc]) for cc in countries]
     probability = match_probabilities(np.concatenate(levels)) if levels else np.empty(0)

@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import Field
 
 from data_contracts.codelists import codes
-from provider.encode import decode
+from provider.encode import decode, parts
 from thb.config import ConfigModel
 
 
@@ -60,19 +60,29 @@ def _positions(tables: int, bits: int, length: int) -> np.ndarray:
     return np.array([o[:bits] for o in order])
 
 
-def _matrix(encodings: Sequence[str]) -> np.ndarray:
-    """The encodings as rows of 64-bit words."""
-    raw = b"".join(decode(e).tobytes() for e in encodings)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(encodings), -1).view(np.uint64)
+def _matrix(part: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One part of each encoding as rows of 64-bit words (zeros where not known), and
+    whether it is known."""
+    known = np.array([bool(p) for p in part])
+    size = next((len(decode(p).tobytes()) for p in part if p), 8)
+    raw = b"".join(decode(p).tobytes() if p else bytes(size) for p in part)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(part), -1).view(np.uint64), known
+
+
+def _dice(words: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    ones = np.bitwise_count(words).sum(axis=1)
+    common = np.bitwise_count(words[left] & words[right]).sum(axis=1)
+    return 2 * common / np.maximum(ones[left] + ones[right], 1)
 
 
 def candidate_pairs(encodings: Sequence[str], settings: Encodings) -> Pairs:
-    """Pairs of distinct records that share a blocking key and score at least
-    `settings.floor`, each pair once (vectorised: numpy's popcount over 64-bit words)."""
+    """Pairs of distinct records whose name parts share a blocking key and score at least
+    `settings.floor`, each pair once (vectorised: numpy's popcount over 64-bit words).
+    Every encoding must hold a name part."""
     n = len(encodings)
     if n < 2:
         return Pairs(np.empty(0), np.empty(0, int), np.empty(0, int), 0)
-    words = _matrix(encodings)
+    words, _ = _matrix([parts(e)[0] for e in encodings])
     bits = np.unpackbits(words.view(np.uint8), axis=1)
     positions = _positions(settings.blocking_tables, settings.blocking_bits, bits.shape[1])
     found = []
@@ -84,24 +94,30 @@ def candidate_pairs(encodings: Sequence[str], settings: Encodings) -> Pairs:
         found.append(both[both.i_x < both.i_y][["i_x", "i_y"]].to_numpy())
     pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), int)
     left, right = pairs[:, 0], pairs[:, 1]
-    ones = np.bitwise_count(words).sum(axis=1)
-    common = np.bitwise_count(words[left] & words[right]).sum(axis=1)
-    score = 2 * common / (ones[left] + ones[right])
+    score = _dice(words, left, right)
     keep = score >= settings.floor
     return Pairs(score[keep], left[keep], right[keep], len(pairs))
 
 
 COMPARED = ("citizenship", "gender", "exploitation_form")
-ENCODING_LEVELS = (0.85, 0.9, 0.95)  # the encodings' score, in bands
+NAME_LEVELS = (0.85, 0.9, 0.95)  # the name parts' score, in bands
+BIRTH_LEVELS = {"year": (0.75, 0.99), "day_month": (0.99,)}  # different / near / the same
 DAYS_APART = (90, 365)  # records of one person are made within months of each other
 
 
 def comparisons(pairs: Pairs, records: pd.DataFrame) -> np.ndarray:
-    """One row of levels per pair: the encodings' score band, then for each attribute the
-    records hold in clear agree (1), disagree (0) or not known (2), the age groups (same,
-    adjacent, further apart, not known) and the days between the records (bands)."""
+    """One row of levels per pair: the name parts' score band; the year and the day and month
+    of birth (bands of their parts' score, or not known); for each attribute the records hold
+    in clear agree (1), disagree (0) or not known (2); the age groups (same, adjacent,
+    further apart, not known); and the days between the records (bands)."""
     a, b = records.iloc[pairs.left], records.iloc[pairs.right]
-    cols = [np.digitize(pairs.score, ENCODING_LEVELS)]
+    cols = [np.digitize(pairs.score, NAME_LEVELS)]
+    split = [parts(e) for e in records.identity_encoding]
+    for i, levels in enumerate(BIRTH_LEVELS.values(), start=1):
+        words, known = _matrix([p[i] for p in split])
+        both = known[pairs.left] & known[pairs.right]
+        score = _dice(words, pairs.left, pairs.right)
+        cols.append(np.where(both, np.digitize(score, levels), len(levels) + 1))
     for field in COMPARED:
         x, y = a[field].to_numpy(object), b[field].to_numpy(object)
         known = pd.notna(x) & pd.notna(y) & (x != "unknown") & (y != "unknown")
@@ -114,22 +130,22 @@ def comparisons(pairs: Pairs, records: pd.DataFrame) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def match_probabilities(levels: np.ndarray, iterations: int = 100) -> np.ndarray:
-    """Fellegi–Sunter: each pair's probability of being one person, with the m- and
-    u-probabilities of every comparison level estimated from the pairs themselves by EM
-    (comparisons independent within matches and within non-matches)."""
+def match_probabilities(levels: np.ndarray, iterations: int = 500) -> np.ndarray:
+    """Fellegi–Sunter: each pair's probability of being one person (comparisons independent
+    within matches and within non-matches). How often each level occurs among non-matches
+    (u) is counted on all candidate pairs, which are nearly all different people; how often
+    among matches (m), and the share of matches, are estimated by EM."""
     if len(levels) == 0:
         return np.empty(0)
     n_levels = levels.max(axis=0) + 1
     onehots = [np.eye(k)[levels[:, j]] for j, k in enumerate(n_levels)]
-    top = (levels[:, 0] == len(ENCODING_LEVELS)).astype(float)  # start: the best band are the matches
-    p = np.clip(top, 0.05, 0.95)
+    log_u = sum(np.log(oh @ _shares(oh, np.ones(len(levels)))) for oh in onehots)
+    p = np.clip((levels[:, 0] == len(NAME_LEVELS)).astype(float), 0.05, 0.95)  # start: the best band are matches
     for _ in range(iterations):
         share = p.mean()
         log_m = sum(np.log(oh @ _shares(oh, p)) for oh in onehots)
-        log_u = sum(np.log(oh @ _shares(oh, 1 - p)) for oh in onehots)
         new = 1 / (1 + np.exp(np.log(1 - share) + log_u - np.log(share) - log_m))
-        if np.max(np.abs(new - p)) < 1e-6:
+        if np.max(np.abs(new - p)) < 1e-7:
             break
         p = new
     return p

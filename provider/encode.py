@@ -1,21 +1,28 @@
-"""Keyed Bloom-filter encodings of a person's identifiers (CLKs, built by clkhash).
+"""Keyed Bloom-filter encodings of a person's identifiers (built by clkhash).
 
-The fields and their weights are clkhash's own schema, encoding.json: name bigrams, sex,
-year of birth (neighbouring years share bits) and day and month of birth (the smaller number
-first, so that a swapped day and month still agree). The keys of every hash come from the
-country's linkage secret (HKDF), which only providers hold: without it nobody can encode a
-guessed name to compare. Each 1024-bit filter is then *balanced* (the filter and its
-complement, 2048 bits, every encoding with 1024 bits set, so the count of set bits says
-nothing about the length of a name) and its bits put in an order drawn from the secret.
-The Dice coefficient of two balanced encodings is the share of the original bits on which
-they agree (docs/linkage.md). An encoding is written 'v1:' and the bits in base64 (the tag
-names this scheme, and keeps a spreadsheet from reading a leading + as a formula).
+An encoding has three parts, each a Bloom filter made by clkhash from its schema in
+encoding.json: the **name** (the name's bigrams and the sex, 1024 bits), the **year of
+birth** (256 bits; neighbouring years share bits) and the **day and month of birth** (256
+bits; the smaller number first, so that a swapped day and month still agree). A part whose
+identifier is not known is left empty, so that the warehouse can tell a missing date of
+birth from a different one. The keys of every hash come from the country's linkage secret
+(HKDF), which only providers hold: without it nobody can encode a guessed name to compare.
+
+Each filter is then *balanced*: the filter and its complement, every part with exactly half
+its bits set, so the count of set bits says nothing about the length of a name; and its
+bits are put in an order drawn from the secret. The Dice coefficient of two balanced filters
+is the share of the original bits on which they agree (docs/linkage.md).
+
+Written: 'v2:' name ':' year ':' day-month, each part in base64 (the tag names this scheme,
+and keeps a spreadsheet from reading a leading + as a formula).
 
 >>> secret = b"a linkage secret of at least 32 characters"
 >>> a = encode([Identity(("ahmadi", "mohamad"), "m", 1990, 5, 17)], secret)[0]
 >>> b = encode([Identity(("ahmadi", "mohamad"), "m", 1990, 17, 5)], secret)[0]
->>> a == b, len(a), dice(a, a)
-(True, 347, 1.0)
+>>> a == b, len(a), [round(dice(x, y), 2) for x, y in zip(parts(a), parts(a))]
+(True, 525, [1.0, 1.0, 1.0])
+>>> parts(encode([Identity(("ali",), "m", 1990, None, None)], secret)[0])[2]
+''
 >>> encode([Identity((), "", None, None, None)], secret)
 [None]
 """
@@ -38,7 +45,8 @@ from thb.errors import ConfigError
 SCHEMA_FILE = Path(__file__).parent / "encoding.json"
 SECRET_ENV = "THB_LINKAGE_SECRET"
 MIN_SECRET_BYTES = 32
-VERSION = "v1:"  # of encoding.json and the balancing: encodings of two versions never compare
+VERSION = "v2"  # of encoding.json and the balancing: encodings of two versions never compare
+PARTS = ("name", "year", "day_month")
 
 
 class Identity(NamedTuple):
@@ -50,10 +58,15 @@ class Identity(NamedTuple):
     month: int | None
     day: int | None
 
-    def features(self) -> list[str]:
-        """The values of encoding.json's fields, '' where not known."""
-        day_month = "-".join(f"{v:02d}" for v in sorted((self.month, self.day))) if self.month and self.day else ""
-        return [" ".join(self.name), self.sex, str(self.year or ""), day_month]
+    def features(self, part: str) -> list[str]:
+        """The values of one part's fields in encoding.json ([] where the part is not known)."""
+        if part == "name":
+            return [" ".join(self.name), self.sex] if self.name else []
+        if part == "year":
+            return [str(self.year)] if self.year else []
+        if self.month and self.day:
+            return ["-".join(f"{v:02d}" for v in sorted((self.month, self.day)))]
+        return []
 
     @property
     def known(self) -> bool:
@@ -62,12 +75,12 @@ class Identity(NamedTuple):
 
 
 @cache
-def schema():
-    """The encoding's fields and weights (encoding.json, clkhash's schema format v3). clkhash
-    is imported here: the warehouse decodes encodings but never makes one."""
+def schema(part: str):
+    """The fields and weights of one part (encoding.json, clkhash's schema format v3).
+    clkhash is imported here: the warehouse reads encodings but never makes one."""
     from clkhash import schema as clk_schema
 
-    return clk_schema.from_json_dict(json.loads(SCHEMA_FILE.read_text()))
+    return clk_schema.from_json_dict(json.loads(SCHEMA_FILE.read_text())[part])
 
 
 def load_secret(path: Path | None = None) -> bytes:
@@ -92,42 +105,57 @@ def load_secret(path: Path | None = None) -> bytes:
 
 
 @cache
-def _order(secret: bytes, bits: int) -> np.ndarray:
-    """A keyed order of the balanced encoding's bits."""
-    keys = [hmac.new(secret, b"order:%d" % i, hashlib.sha256).digest() for i in range(bits)]
+def _order(secret: bytes, part: str, bits: int) -> np.ndarray:
+    """A keyed order of a balanced part's bits."""
+    keys = [hmac.new(secret, f"order:{part}:{i}".encode(), hashlib.sha256).digest() for i in range(bits)]
     return np.array(sorted(range(bits), key=keys.__getitem__))
 
 
-def _balanced(filters: list[bitarray], secret: bytes) -> np.ndarray:
+def _balanced(filters: list[bitarray], secret: bytes, part: str) -> np.ndarray:
     """Each filter and its complement, in the secret's order: one row of bytes per filter."""
     packed = np.frombuffer(b"".join(f.tobytes() for f in filters), dtype=np.uint8).reshape(len(filters), -1)
     bits = np.unpackbits(packed, axis=1)
     whole = np.concatenate([bits, 1 - bits], axis=1)
-    return np.packbits(whole[:, _order(secret, whole.shape[1])], axis=1)
+    return np.packbits(whole[:, _order(secret, part, whole.shape[1])], axis=1)
+
+
+def _part(identities: Sequence["Identity"], secret: bytes, part: str) -> list[str]:
+    """One part of every encoding, '' where its identifiers are not known."""
+    from clkhash import clk
+
+    known = [i for i, ident in enumerate(identities) if ident.features(part)]
+    out = [""] * len(identities)
+    if known:
+        filters = clk.generate_clks([identities[i].features(part) for i in known], schema(part), secret, max_workers=1)
+        for i, row in zip(known, _balanced(filters, secret, part), strict=True):
+            out[i] = base64.b64encode(row.tobytes()).decode()
+    return out
 
 
 def encode(identities: Sequence[Identity], secret: bytes) -> list[str | None]:
-    """Each identity's encoding (base64 of 2048 bits), or None where nothing is known."""
-    if not identities:
-        return []
-    from clkhash import clk
-
-    filters = clk.generate_clks([i.features() for i in identities], schema(), secret, max_workers=1)
-    rows = _balanced(filters, secret)
+    """Each identity's encoding, or None where nothing is known."""
+    columns = [_part(identities, secret, part) for part in PARTS]
     return [
-        VERSION + base64.b64encode(row.tobytes()).decode() if i.known else None
-        for i, row in zip(identities, rows, strict=True)
+        ":".join([VERSION, *values]) if ident.known else None
+        for ident, *values in zip(identities, *columns, strict=True)
     ]
 
 
-def decode(encoding: str) -> bitarray:
-    """The bits of an encoding."""
+def parts(encoding: str) -> list[str]:
+    """The name, year and day-month parts of an encoding (base64; '' where not known)."""
+    return encoding.split(":")[1:]
+
+
+def decode(part: str) -> bitarray:
+    """The bits of one part."""
     bits = bitarray()
-    bits.frombytes(base64.b64decode(encoding.removeprefix(VERSION)))
+    bits.frombytes(base64.b64decode(part))
     return bits
 
 
 def dice(a: str, b: str) -> float:
-    """The Dice coefficient of two encodings."""
+    """The Dice coefficient of two parts (0 where either is not known)."""
+    if not (a and b):
+        return 0.0
     x, y = decode(a), decode(b)
     return 2 * (x & y).count() / (x.count() + y.count())
