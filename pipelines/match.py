@@ -2,18 +2,23 @@
 
 Within each reporting country:
 
-1. **Blocking.** Records are compared when they agree on all bits of at least one of
-   `blocking_tables` keyed samples of `blocking_bits` bit positions (Hamming LSH, anonlink's
-   bit blocking): two encodings that agree on a share s of their bits meet with probability
-   1 - (1 - s^bits)^tables, 0.999 for a true match (s ≥ 0.9), a few per cent for unrelated
-   records. benchmarks/linkage.py measures the recall this keeps.
-2. **Similarity.** The Dice coefficient of the encodings (anonlink's vectorised popcount).
-3. **Threshold.** From the data's own scores: each record's best score is bimodal (records
-   with a match elsewhere score near 1, the others as high as their nearest stranger); the
-   threshold is the Otsu split of these best scores, kept within `threshold_bounds`.
-4. **Clusters.** Records sharing a person_key start together; then, from the highest score
-   down, two clusters merge when the *average* score between their records reaches the
-   threshold (average linkage: one strong pair cannot chain two unrelated people together).
+1. **Blocking.** Records are compared when their name parts agree on all bits of at least
+   one of `blocking_tables` fixed samples of `blocking_bits` bit positions (Hamming LSH): two
+   encodings that agree on a share s of their bits meet with probability 1 - (1 - s^bits)^tables,
+   0.999 at s = 0.9. benchmarks/linkage.py measures the recall this keeps.
+2. **Candidates.** Pairs whose name parts' Dice coefficient reaches `floor` (numpy's popcount
+   over 64-bit words).
+3. **Weights from the data** (Fellegi–Sunter). Each candidate is compared on its name band,
+   year and day-month of birth (the same, near, different, or not known: a missing date is
+   not a different one), and the attributes the records hold in clear. How often each level
+   occurs among non-matches (u) is counted on all candidates, nearly all of them different
+   people; among matches (m), and the share of matches, by EM. The floor keeps that share
+   large enough for EM to find it (below 0.83 the strangers outnumber the matches 200 to one
+   and EM settles on a spurious class).
+4. **Clusters.** Records sharing a person_key start together; then, most probable pair first,
+   two clusters merge when the *average* match probability over all their pairs of records
+   reaches `match_probability` (average linkage: one strong pair cannot chain two unrelated
+   people together).
 """
 
 import dataclasses
