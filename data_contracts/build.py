@@ -26,7 +26,7 @@ KINDS = tuple(KIND_SCHEMA)
 MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible reference date
 # the kit's encodings (provider/encode.py): a version tag, then its parts in base64 (empty
 # where not known): the name (2048 balanced bits), the year and the day-month of birth (512 each)
-ENCODING_PATTERN = "^v2:([A-Za-z0-9+/]{342}==)?:([A-Za-z0-9+/]{86}==)?:([A-Za-z0-9+/]{86}==)?$"
+ENCODING_PATTERN = "^v2:(?:[A-Za-z0-9+/]{342}==)?:(?:[A-Za-z0-9+/]{86}==)?:(?:[A-Za-z0-9+/]{86}==)?$"
 
 
 class PiiScreen(ConfigModel):
