@@ -143,3 +143,23 @@ def test_a_dictionary_attack_without_the_secret_matches_nobody(ingested):
     across = (pairs.left < len(stolen)) != (pairs.right < len(stolen))
     assert across.sum() > 10_000  # the attack compared many guesses with many records
     assert np.max(pairs.score[across]) < floor
+
+
+def test_the_kit_runs_without_the_observatorys_stack(world, tmp_path):
+    """`thb provider export` imports nothing of Prefect, OpenDP, Dash or statsmodels: the
+    [provider] install, without the [observatory] extra, is enough on a provider's machine."""
+    import subprocess
+    import sys
+
+    source = world / "providers" / "GR" / "GR-ASY-GAS"
+    script = (
+        "import sys; from typer.testing import CliRunner; from thb.cli import app; "
+        f"r = CliRunner().invoke(app, ['provider', 'export', {str(source)!r}, '--outbox', {str(tmp_path / 'out')!r}, "
+        f"'--secret', {str(world / 'secrets')!r}]); "
+        "stack = ('prefect', 'opendp', 'dash', 'statsmodels', 'plotly'); "
+        "print(r.exit_code, sorted(m for m in stack if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split()[0] == "0", out.stdout + out.stderr
+    assert out.stdout.strip().endswith("[]"), out.stdout
+    assert any((tmp_path / "out" / "GR" / "GR-ASY-GAS").iterdir())
