@@ -73,7 +73,7 @@ def case_records(
         {
             "source_id": source.source_id,
             "record_id": _record_ids(source, date),
-            "person_key": np.where(~keyed | (rng.random(n) < p.missing_person_key[t]), None, v.person_key),
+            "person_key": np.where((not keyed) | (rng.random(n) < p.missing_person_key[t]), None, v.person_key),
             "reference_date": date,
             "status": np.where(identified, "identified", "presumed").astype(object),
             "exploitation_form": _unknown(rng, v.exploitation_form.to_numpy(), unk.exploitation_form),
