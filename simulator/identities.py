@@ -15,12 +15,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from anyascii import anyascii
+from pydantic import Field
 
 from connectors.mapping import FileSpec, SourceMapping
 from data_contracts.codelists import codelists
 from simulator.world import IdentityErrors, params
-from pydantic import Field
-
 from thb.config import ConfigModel, load_yaml
 
 Script = Literal["latin", "greek", "cyrillic"]
