@@ -269,7 +269,15 @@ CASES = {
     ),
     # the cells: formulas and oversized values, in any column, before any mapping
     "formula in a csv id column": Case(
-        "DE-POL-BKA", csv_rows(mutate_cell("person_key", HYPERLINK)), "contract", "formula", "person_key", "evil"
+        "DE-POL-BKA", csv_rows(mutate_cell("record_id", HYPERLINK)), "contract", "formula", "record_id", "evil"
+    ),
+    "formula in a csv key column": Case(
+        "GR-POL-HP",
+        csv_rows(mutate_cell("person_key", HYPERLINK, source_id="GR-POL-HP")),
+        "contract",
+        "formula",
+        "person_key",
+        "evil",
     ),
     "formula in a coded cp1253 column": Case(
         "GR-POL-HP",
@@ -280,14 +288,19 @@ CASES = {
         "cmd|",
     ),
     "formula after a minus in json lines": Case(
-        "SE-POL-NMR", jsonl_value("person_key", "-2+3+cmd|' /C calc'!A0"), "contract", "formula", "person_key", "cmd|"
+        "SE-POL-NMR",
+        jsonl_value("identity_encoding", "-2+3+cmd|' /C calc'!A0"),
+        "contract",
+        "formula",
+        "identity_encoding",
+        "cmd|",
     ),
     "formula after a plus in a cp1250 file": Case(
         "RS-NGO-ATINA",
-        csv_rows(mutate_cell("person_key", "+cmd|' /C calc'!A0", row=1, source_id="RS-NGO-ATINA")),
+        csv_rows(mutate_cell("identity_encoding", "+cmd|' /C calc'!A0", row=1, source_id="RS-NGO-ATINA")),
         "contract",
         "formula",
-        "person_key",
+        "identity_encoding",
         "cmd|",
         rows=(1,),
     ),
@@ -295,7 +308,11 @@ CASES = {
         "FI-POL-POLIISI", xlsx_cell("gender", '=IF(1,"nainen")'), "contract", "formula", "gender", "IF(1"
     ),
     "a 1 MB cell": Case(
-        "DE-POL-BKA", csv_rows(mutate_cell("person_key", "pk-" + "x" * 2**20)), "contract", "cell_size", "person_key"
+        "DE-POL-BKA",
+        csv_rows(mutate_cell("identity_encoding", "v1:" + "x" * 2**20)),
+        "contract",
+        "cell_size",
+        "identity_encoding",
     ),
     # the row contract
     "unknown label": Case("DE-POL-BKA", csv_rows(mutate_cell("gender", "Mann")), "contract", "code_list", "gender"),
@@ -340,8 +357,8 @@ CASES = {
         rows=(1, 2),
     ),
     "e-mail as person_key": Case(
-        "DE-POL-BKA",
-        csv_rows(mutate_cell("person_key", "maria.k@example.org")),
+        "GR-POL-HP",
+        csv_rows(mutate_cell("person_key", "maria.k@example.org", source_id="GR-POL-HP")),
         "contract",
         "pii_screen",
         "person_key",
@@ -349,29 +366,29 @@ CASES = {
         also=("id_format",),
     ),
     "e-mail in json lines": Case(
-        "SE-POL-NMR",
-        jsonl_value("person_key", "astrid.l@example.se"),
+        "BG-POL-MVR",
+        jsonl_value("person_key", "ivana.p@example.bg"),
         "contract",
         "pii_screen",
         "person_key",
-        "astrid.l@example.se",
+        "ivana.p@example.bg",
         also=("id_format",),
     ),
-    "phone as person_key": Case(
+    "phone as record_id": Case(
         "DE-POL-BKA",
-        csv_rows(mutate_cell("person_key", "+30 697 123 4567")),
+        csv_rows(mutate_cell("record_id", "+30 697 123 4567")),
         "contract",
         "pii_screen",
-        "person_key",
+        "record_id",
         "697 123 4567",
         also=("id_format",),
     ),
     "phone in a cp1251 file": Case(
         "BG-NGO-ANIMUS",
-        csv_rows(mutate_cell("person_key", "+359 88 123 4567", source_id="BG-NGO-ANIMUS")),
+        csv_rows(mutate_cell("record_id", "+359 88 123 4567", source_id="BG-NGO-ANIMUS")),
         "contract",
         "pii_screen",
-        "person_key",
+        "record_id",
         "88 123 4567",
         also=("id_format",),
     ),
@@ -391,6 +408,22 @@ CASES = {
         "record_id",
         "Papadopoulou",
         also=("id_format",),
+    ),
+    "name in the encoding column": Case(
+        "DE-POL-BKA",
+        csv_rows(mutate_cell("identity_encoding", "Maria Papadopoulou")),
+        "contract",
+        "id_format",
+        "identity_encoding",
+        "Papadopoulou",
+    ),
+    "e-mail in the encoding column of a cp1251 file": Case(
+        "BG-NGO-ANIMUS",
+        csv_rows(mutate_cell("identity_encoding", "ivana.p@example.bg", source_id="BG-NGO-ANIMUS")),
+        "contract",
+        "id_format",
+        "identity_encoding",
+        "ivana.p@example.bg",
     ),
     "name as record_id in xlsx": Case(
         "FI-POL-POLIISI",

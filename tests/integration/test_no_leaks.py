@@ -1,10 +1,16 @@
-"""No leaks: canary person keys and record ids are planted in a simulated world (CSV in three
-encodings, XLSX, JSON lines, and files that must be quarantined), the whole pipeline and the
-dashboard run, and every log line (ours and Prefect's), error message, quarantine report,
-release file and dashboard response is scanned for them. None may appear anywhere but the
-private warehouse, where a positive control finds every one of them."""
+"""No leaks: canary person keys, record ids and identity encodings are planted in a simulated
+world (CSV in three encodings, XLSX, JSON lines, and files that must be quarantined), the whole
+pipeline and the dashboard run, and every log line (ours and Prefect's), error message,
+quarantine report, release file and dashboard response is scanned for them, and for anything
+that looks like an identity encoding. None may appear anywhere but the private warehouse,
+where a positive control finds every one of them.
 
+Person keys are planted only where an export has a person_key column (the sources that share
+a national referral number); record ids and encodings in every planted source."""
+
+import base64
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -27,9 +33,45 @@ from tests.helpers import dash_request, read_rows, write_rows
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("no-leaks")]  # one worker builds `planted`
 
 SOURCES = load_sources()
-PLANTED = ("DE-POL-BKA", "GR-POL-HP", "BG-NGO-ANIMUS", "SE-POL-NMR", "FI-POL-POLIISI")
-ALSO = ("DE-NGO-KOK", "DE-ASY-BAMF", "BG-POL-MVR", "SE-NGO-PLATTFORMEN")
+PLANTED = (  # CSV in utf-8-sig, cp1253 and cp1251, JSON lines, XLSX; three with a person_key column
+    "DE-POL-BKA",
+    "GR-POL-HP",
+    "BG-NGO-ANIMUS",
+    "SE-POL-NMR",
+    "BG-POL-MVR",
+    "FI-POL-POLIISI",
+    "GR-SOC-EKKA",
+)
+ALSO = ("DE-NGO-KOK", "DE-ASY-BAMF", "SE-NGO-PLATTFORMEN", "BG-GOV-NCCTHB")
 THB = Path(sys.executable).with_name("thb")
+ENCODING_LIKE = re.compile(r"v1:[A-Za-z0-9+/]{16}")  # the start of any identity encoding, or of a cut one
+
+
+def keyed(source_id: str) -> bool:
+    """Whether the source's case export has a person_key column (a shared referral number)."""
+    return any("person_key" in f.columns for f in SOURCES[source_id].files if f.kind == "case")
+
+
+def canary_encoding() -> str:
+    """A valid-looking identity encoding (ENCODING_PATTERN: "v1:" + base64 of 2048 bits)."""
+    return "v1:" + base64.b64encode(secrets.token_bytes(256)).decode()
+
+
+def fragments(encoding: str) -> list[str]:
+    """What a scan looks for: the encoding, and pieces of it a log might quote cut short."""
+    body = encoding[3:]
+    return [encoding, body[:24], body[160:184], body[-26:-2]]
+
+
+def n_records(path: Path, source_id: str) -> int:
+    """The number of records in an export."""
+    spec = next(f for f in SOURCES[source_id].files if path.match(f.pattern))
+    if spec.format == "csv":
+        return len(read_rows(path, source_id)) - 1
+    if spec.format == "jsonl":
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+    return sum(any(v is not None for v in row) for row in sheet.iter_rows(min_row=2, values_only=True))
 
 
 def plant(path: Path, source_id: str, values: dict[int, dict[str, str]]) -> None:
@@ -63,30 +105,40 @@ def plant(path: Path, source_id: str, values: dict[int, dict[str, str]]) -> None
 def planted(world, tmp_path_factory, thb_env):
     """A data folder with canaries planted, run through the pipeline; what every run printed."""
     data = tmp_path_factory.mktemp("leaks") / "data"
-    canaries = []
+    keys, records, encodings = [], [], []
     for sid in PLANTED + ALSO:
         shutil.copytree(world / "landing" / sid[:2] / sid, data / "landing" / sid[:2] / sid)
     for sid in PLANTED:
         biggest = max((data / "landing" / sid[:2] / sid).iterdir(), key=lambda p: p.stat().st_size)
-        rows = {}
-        for n in (1, 2):
-            key, record = f"cnry{secrets.token_hex(6)}", f"cnry{secrets.token_hex(6)}"
-            rows[n] = {"person_key": key, "record_id": record}
-            canaries += [key, record]
+        rows, count = {}, min(2, n_records(biggest, sid))
+        assert count, sid
+        for n in range(1, count + 1):
+            rows[n] = {"record_id": f"cnry{secrets.token_hex(6)}", "identity_encoding": canary_encoding()}
+            if keyed(sid):
+                rows[n]["person_key"] = f"cnry{secrets.token_hex(6)}"
+                keys.append(rows[n]["person_key"])
+            records.append(rows[n]["record_id"])
+            encodings.append(rows[n]["identity_encoding"])
         plant(biggest, sid, rows)
-    # files that must be quarantined, holding canaries: an unknown code, and ids that look like personal data
-    good = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size)
+    assert len(keys) >= 4
+    # files that must be quarantined, holding canaries: an unknown code, and values that look like personal data
+    good = max((data / "landing/GR/GR-POL-HP").iterdir(), key=lambda p: p.stat().st_size)
     bad_code = good.with_name(good.name.replace(".csv", "_b.csv"))
-    pii = good.with_name(good.name.replace(".csv", "_c.csv"))
-    secret_key, secret_record = f"cnry{secrets.token_hex(6)}", f"cnry{secrets.token_hex(6)}"
+    secret_key, secret_record, secret_encoding = (
+        f"cnry{secrets.token_hex(6)}",
+        f"cnry{secrets.token_hex(6)}",
+        canary_encoding(),
+    )
     shutil.copy(good, bad_code)
-    plant(bad_code, "DE-POL-BKA", {1: {"person_key": secret_key, "record_id": secret_record, "gender": "Mannx"}})
-    e_mail = f"cnry{secrets.token_hex(4)}@example.org"
+    secret_row = {"person_key": secret_key, "record_id": secret_record, "identity_encoding": secret_encoding}
+    plant(bad_code, "GR-POL-HP", {1: secret_row | {"gender": "Mannx"}})
+    good = max((data / "landing/DE/DE-POL-BKA").iterdir(), key=lambda p: p.stat().st_size)
+    pii = good.with_name(good.name.replace(".csv", "_c.csv"))
+    e_mail, pii_record = f"cnry{secrets.token_hex(4)}@example.org", f"cnry{secrets.token_hex(6)}"
     name = "Cnry" + "".join(secrets.choice("abcdefghij") for _ in range(8)) + " Papadopoulou"
     shutil.copy(good, pii)
-    plant(pii, "DE-POL-BKA", {3: {"person_key": e_mail, "record_id": f"cnry{secrets.token_hex(6)}"}})
-    plant(pii, "DE-POL-BKA", {4: {"record_id": name}})
-    quarantined = [secret_key, secret_record, e_mail, name]
+    plant(pii, "DE-POL-BKA", {3: {"identity_encoding": e_mail, "record_id": pii_record}, 4: {"record_id": name}})
+    quarantined = [secret_key, secret_record, secret_encoding, e_mail, pii_record, name]
     env = {**thb_env, "THB_DATA_DIR": str(data), "COLUMNS": "200"}
     printed = []
     for command in (
@@ -99,12 +151,22 @@ def planted(world, tmp_path_factory, thb_env):
         done = subprocess.run([str(THB), *command], env=env, capture_output=True, text=True, timeout=900)
         printed.append((command, done.returncode, done.stdout + done.stderr))
     assert printed[0][1] == 0, printed[0][2][-3000:]
-    return {"data": data, "canaries": canaries, "quarantined": quarantined, "printed": printed}
+    canaries = keys + records + [f for e in encodings for f in fragments(e)]
+    return {
+        "data": data,
+        "keys": keys,
+        "records": records,
+        "encodings": encodings,
+        "canaries": canaries,
+        "quarantined": quarantined,
+        "printed": printed,
+    }
 
 
 def leaks(text: str, canaries: list[str]) -> list[str]:
+    """The canaries in text, and anything that looks like an identity encoding."""
     low = text.lower()
-    return [c for c in canaries if c.lower() in low]
+    return [c for c in canaries if c.lower() in low] + ENCODING_LIKE.findall(text)
 
 
 def test_the_canaries_reached_the_private_warehouse(planted):
@@ -112,12 +174,19 @@ def test_the_canaries_reached_the_private_warehouse(planted):
     con = duckdb.connect(str(planted["data"] / "warehouse.duckdb"), read_only=True)
     keys = {k for (k,) in con.sql("SELECT person_key FROM harmonised.case_records").fetchall()}
     ids = {r for (r,) in con.sql("SELECT record_id FROM harmonised.case_records").fetchall()}
+    encodings = {e for (e,) in con.sql("SELECT identity_encoding FROM harmonised.case_records").fetchall()}
+    persons = {p for (p,) in con.sql("SELECT person_id FROM linked.persons").fetchall()}
     con.close()
-    assert set(planted["canaries"]) <= keys | ids
+    assert set(planted["keys"]) <= keys
+    assert set(planted["keys"]) <= persons  # a person's id is its smallest shared key
+    assert set(planted["records"]) <= ids
+    assert set(planted["encodings"]) <= encodings
+    assert len(encodings - {None}) > len(planted["encodings"])  # the real ones too
     quarantine = planted["data"] / "quarantine"
     files = [p for p in quarantine.rglob("*") if p.is_file() and not p.name.endswith(".report.json")]
     text = "".join(p.read_bytes().decode("utf-8-sig", errors="replace") for p in files)
-    assert set(leaks(text, planted["quarantined"])) == set(planted["quarantined"]), "quarantined whole"
+    assert set(planted["quarantined"]) <= set(leaks(text, planted["quarantined"])), "quarantined whole"
+    assert ENCODING_LIKE.search(text), "the scan would see an encoding"
 
 
 def test_no_canary_in_any_command_output_or_error(planted):

@@ -18,6 +18,7 @@ from dp.spec import CUBE_DIMENSIONS, domain, release_spec
 from pipelines import release as release_module
 from pipelines.release import release_quarter
 from pipelines.warehouse import connect
+from tests.helpers import col, read_rows, write_rows
 from thb.errors import ReleaseStateError
 from thb.periods import Period
 from thb.settings import Settings
@@ -197,22 +198,25 @@ def test_a_revision_is_charged_and_the_cap_refuses_more(one_source_released, wor
 def test_a_released_person_stays_in_their_quarter(one_source_released):
     data, release = one_source_released
     con = connect(Settings(data_dir=data).warehouse, read_only=True)
-    person, quarter = con.sql(
-        "SELECT person_id, first_quarter FROM linked.persons WHERE linkable "
-        "AND first_quarter >= '2024-Q2' ORDER BY first_quarter LIMIT 1"
+    person, quarter, record = con.sql(
+        """SELECT person_id, p.first_quarter, r.record_id
+        FROM linked.persons p JOIN linked.record_persons r USING (reporting_country, person_id)
+        WHERE p.linkable AND r.source_id = 'DE-POL-BKA' AND p.first_quarter >= '2024-Q2'
+        ORDER BY p.first_quarter, r.record_id LIMIT 1"""
     ).fetchall()[0]
     con.close()
     assert release(quarter).noise_drawn
     from pipelines.ingest import ingest
 
+    # a late delivery: the same person (the police's record again, so the same identity
+    # encoding), seen earlier, in a quarter before the released one
     folder = data / "landing/DE/DE-POL-BKA"
-    header = next(folder.iterdir()).read_text(encoding="utf-8-sig").splitlines()[0]
-    cols = header.split(";")
-    row = dict.fromkeys(cols, "")
-    row.update({cols[0]: "BKA-EARLY-1", cols[1]: person, cols[2]: "15.01.2024", cols[3]: "mutmaßlich"})
-    (folder / "bka_lagebild_early.csv").write_text(
-        header + "\n" + ";".join(row[c] for c in cols) + "\n", encoding="utf-8-sig"
-    )
+    rows = [r for f in sorted(folder.glob("bka_lagebild_*.csv")) for r in read_rows(f, "DE-POL-BKA")[1:]]
+    header = read_rows(next(folder.glob("bka_lagebild_*.csv")), "DE-POL-BKA")[0]
+    (row,) = [r for r in rows if r[header.index(col("DE-POL-BKA", "record_id"))] == record]
+    row[header.index(col("DE-POL-BKA", "record_id"))] = "BKA-EARLY-1"
+    row[header.index(col("DE-POL-BKA", "reference_date"))] = "15.01.2024"
+    write_rows(folder / "bka_lagebild_early.csv", "DE-POL-BKA", [header, row])
     assert ingest(data).total["loaded"] == 1
     con = connect(Settings(data_dir=data).warehouse, read_only=True)
     got = con.execute(

@@ -1,15 +1,21 @@
 """The simulated world: deterministic, calibrated to the public figures it claims,
-imperfect in the ways real exports are, and with the truth kept out of landing/."""
+imperfect in the ways real exports are, and with the truth, the providers' internal exports
+(names, dates of birth) and the linkage secrets kept out of landing/."""
 
 import filecmp
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from connectors.mapping import load_sources
+from data_contracts.build import ENCODING_PATTERN
 from simulator import simulate
 from simulator.world import params
-from tests.helpers import SCALE, SEED
+from tests.helpers import SCALE, SEED, read_rows
+
+REFERRAL_NUMBER = ("GR-POL-HP", "GR-SOC-EKKA", "BG-POL-MVR", "BG-GOV-NCCTHB")  # sources that share a person_key
 
 pytestmark = pytest.mark.xdist_group("simulator")  # one worker builds the calibration world
 
@@ -23,14 +29,18 @@ def calibration_world(tmp_path_factory):
 
 
 def test_same_seed_same_world(world, tmp_path):
+    """The same internal exports and secrets, and the same anonymised exports in landing/."""
     simulate(tmp_path, seed=SEED, scale=SCALE)
-    left, right = world / "landing", tmp_path / "landing"
-    files = sorted(p.relative_to(left) for p in left.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(right) for p in right.rglob("*") if p.is_file())
-    text = [f for f in files if f.suffix != ".xlsx"]  # spreadsheets carry a creation time
-    _, mismatch, errors = filecmp.cmpfiles(left, right, [str(f) for f in text], shallow=False)
-    assert not mismatch
-    assert not errors
+    for folder in ("landing", "providers", "secrets"):
+        left, right = world / folder, tmp_path / folder
+        files = sorted(p.relative_to(left) for p in left.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(right) for p in right.rglob("*") if p.is_file()), folder
+        assert files, folder
+        # spreadsheets carry a creation time, the kit's receipts the time and place of the run
+        text = [f for f in files if f.suffix != ".xlsx" and not f.name.endswith(".receipt.json")]
+        _, mismatch, errors = filecmp.cmpfiles(left, right, [str(f) for f in text], shallow=False)
+        assert not mismatch, folder
+        assert not errors, folder
     assert pd.read_parquet(world / "truth/victims.parquet").equals(pd.read_parquet(tmp_path / "truth/victims.parquet"))
 
 
@@ -42,8 +52,16 @@ def test_another_seed_another_world(world, tmp_path):
 
 
 def test_truth_is_kept_apart_from_landing(world):
-    assert not any("truth" in p.parts or p.suffix == ".parquet" for p in (world / "landing").rglob("*"))
+    apart = ("truth", "providers", "secrets")
+    landed = list((world / "landing").rglob("*"))
+    assert not any(set(apart) & set(p.parts) or p.suffix in (".parquet", ".key", ".json") for p in landed)
     assert {p.name for p in (world / "truth").iterdir()} >= {"victims.parquet", "records.parquet", "world.json"}
+    countries = {p.name for p in (world / "landing").iterdir()}
+    assert {p.name for p in (world / "secrets").iterdir()} == {f"{cc}.key" for cc in countries}
+    internal = {p.relative_to(world / "providers") for p in (world / "providers").rglob("*") if p.is_file()}
+    exports = {p.relative_to(world / "landing") for p in landed if p.is_file()}
+    assert exports == {p for p in internal if not p.name.endswith(".receipt.json")}, "one export per internal file"
+    assert {p.with_name(p.name + ".receipt.json") for p in exports} <= internal, "the kit's receipts stay home"
 
 
 def test_registered_victims_match_public_figures(calibration_world):
@@ -79,13 +97,28 @@ def test_lists_overlap_and_most_victims_are_unseen(calibration_world):
 def test_exports_are_imperfect_like_real_ones(world):
     r = pd.read_parquet(world / "truth/records.parquet")
     assert r.duplicate.any()
-    dup = r[r.duplicate & r.person_key.notna()]
-    assert (dup.groupby(["source_id", "person_key"]).size() >= 1).all()  # same person twice, two record ids
+    dup = r[r.duplicate]
+    twice = r[r.set_index(["source_id", "victim_key"]).index.isin(dup.set_index(["source_id", "victim_key"]).index)]
+    per_victim = twice.groupby(["source_id", "victim_key"]).record_id
+    assert (per_victim.nunique() >= 2).all()  # same person twice in a source, two record ids
+    keyed = r[r.person_key.notna()]
+    assert (keyed.person_key == keyed.victim_key).all()
     assert r.person_key.isna().any()
     late = r.file_period > (r.reference_date.dt.year.astype(str) + "-Q" + r.reference_date.dt.quarter.astype(str))
     assert late.any()
     assert (r.exploitation_form == "unknown").any()
     assert r.citizenship.isna().any()
+
+
+def test_only_sources_that_share_a_referral_number_carry_person_keys(calibration_world):
+    """Keys where a source's export has a person_key column (a national referral number),
+    left blank now and then; nowhere else: the other sources are linked by encodings only."""
+    sources = load_sources()
+    r = pd.read_parquet(calibration_world / "truth/records.parquet")
+    keyed = {s for s, src in sources.items() if any("person_key" in f.columns for f in src.files)}
+    assert keyed == set(REFERRAL_NUMBER)
+    assert set(r[r.person_key.notna()].source_id) == keyed
+    assert r[r.source_id.isin(keyed)].person_key.isna().any()
 
 
 def test_screenings_are_the_bulk_of_the_rows(world):
@@ -102,12 +135,42 @@ def test_scale_multiplies_volumes(tmp_path):
     assert 3.3 < large / small < 4.7
 
 
+def largest(folder: Path) -> Path:
+    return max((p for p in folder.iterdir() if not p.name.endswith(".receipt.json")), key=lambda p: p.stat().st_size)
+
+
 def test_exports_are_in_local_languages_and_encodings(world):
     sources = load_sources()
-    greek = next((world / "landing/GR/GR-POL-HP").glob("*.csv")).read_bytes()
-    assert greek.decode("cp1253").startswith(sources["GR-POL-HP"].column(sources["GR-POL-HP"].files[0], "record_id"))
+    gr, gr_spec = sources["GR-POL-HP"], sources["GR-POL-HP"].files[0]
+    greek = largest(world / "landing/GR/GR-POL-HP").read_bytes()
+    assert greek.decode("cp1253").startswith(gr.column(gr_spec, "record_id"))
+    assert gr.column(gr_spec, "person_key") in greek.decode("cp1253")  # Κλειδί_προσώπου: a referral number
     with pytest.raises(UnicodeDecodeError):
         greek.decode("utf-8")
     assert next((world / "landing/DE/DE-POL-BKA").glob("*.csv")).read_bytes().startswith(b"\xef\xbb\xbf")
-    serbian = next((world / "landing/RS/RS-NGO-ATINA").glob("*.csv")).read_bytes().decode("cp1250")
-    assert "Ključ_osobe" in serbian
+
+    # what leaves a provider: the encoding beside the coded columns; no name, date of birth or note
+    rs, rs_spec = sources["RS-NGO-ATINA"], sources["RS-NGO-ATINA"].files[0]
+    exported = largest(world / "landing/RS/RS-NGO-ATINA")
+    landed = read_rows(exported, "RS-NGO-ATINA")
+    assert landed[0] == list(rs.columns(rs_spec).values())
+    assert "identity_encoding" in landed[0]
+    assert "Ključ_osobe" not in landed[0]  # NGO Atina shares no referral number
+    assert not set(landed[0]) & {*rs.identifier_columns(rs_spec).values(), *rs_spec.drop}
+    encodings = [row[landed[0].index("identity_encoding")] for row in landed[1:]]
+    assert encodings
+    assert all(re.fullmatch(ENCODING_PATTERN, e) for e in encodings)
+
+    # what the provider holds: its internal export, names and dates of birth, in its own encoding
+    internal = world / "providers/RS/RS-NGO-ATINA" / exported.name
+    with pytest.raises(UnicodeDecodeError):
+        internal.read_bytes().decode("utf-8")
+    rows = read_rows(internal, "RS-NGO-ATINA")  # cp1250
+    assert rows[0] == rs.internal_columns(rs_spec)
+    assert {"Ime", "Prezime", "Datum_rođenja"} <= set(rows[0])
+    assert "identity_encoding" not in rows[0]
+    assert len(rows) == len(landed)  # one record out per record in
+    assert any(row[rows[0].index("Prezime")] for row in rows[1:])
+    rows = read_rows(largest(world / "providers/GR/GR-POL-HP"), "GR-POL-HP")  # cp1253
+    given = [row[rows[0].index(gr.column(gr_spec, "given_name"))] for row in rows[1:]]
+    assert any("α" <= c <= "ω" for name in given for c in name)  # Greek letters, as the police wrote them
