@@ -6,7 +6,7 @@ that the row contract (data_contracts/) reports them by row, never by value. Emp
 of coded fields mean 'unknown'. Booleans stay 'yes'/'no'/'unknown' until loaded.
 """
 
-from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list
+from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list, normalise
 from connectors.read import RECORD_NO
 from data_contracts.codelists import codelists, codes, iso_countries, schema
 from thb.sql import ident, literal
@@ -18,10 +18,26 @@ def _map(pairs: dict[str, str]) -> str:
     return "MAP {" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in pairs.items()) + "}"
 
 
+def _list(values: list[str]) -> str:
+    return "[" + ", ".join(map(literal, values)) + "]::VARCHAR[]"
+
+
 def _age_groups(years: str) -> str:
     bins = [(c, v.min, v.max) for c, v in codelists()["age_group"].codes.items() if v.min is not None]
     whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {literal(c)}" for c, lo, hi in bins)
     return f"CASE {whens} ELSE {literal(UNMAPPED)} END"
+
+
+def _country(source: SourceMapping, spec: FileSpec, cell: str) -> str:
+    """An ISO code of the registered kind as its alpha-2 code; the source's spellings of
+    'not known' (CTDC writes -99) are NULL, as an empty cell is."""
+    wanted = 3 if spec.country_codes == "alpha3" else 2
+    valid = {k: v for k, v in iso_countries().items() if len(k) == wanted}
+    unknown = _list([normalise(label) for label in source.unknown_labels()])
+    return (
+        f"CASE WHEN {cell} IS NULL OR list_contains({unknown}, lower({cell})) THEN NULL "
+        f"ELSE coalesce({_map(valid)}[upper({cell})], {literal(UNMAPPED)}) END"
+    )
 
 
 def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
@@ -41,11 +57,7 @@ def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
             f"THEN {parsed} ELSE DATE '{BAD_DATE}' END"
         )
     if ftype == "country":
-        wanted = 3 if spec.country_codes == "alpha3" else 2
-        valid = {k: v for k, v in iso_countries().items() if len(k) == wanted}
-        return (
-            f"CASE WHEN {cell} IS NULL THEN NULL ELSE coalesce({_map(valid)}[upper({cell})], {literal(UNMAPPED)}) END"
-        )
+        return _country(source, spec, cell)
     if field == "age_group" and spec.age_in_years:
         years = f"try_cast({cell} AS INTEGER)"
         return (

@@ -8,10 +8,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from connectors.mapping import field_list, load_source
-from connectors.read import ReadError, _utf8_inside, read_export
+from connectors.harmonise import harmonise_sql
+from connectors.mapping import SourceMapping, field_list, load_source
+from connectors.read import RECORD_NO, ReadError, _utf8_inside, read_export
 from data_contracts.cells import cell_failures
 from tests.helpers import SOURCES
+from thb.config import check
 from thb.errors import ConfigError
 from thb.settings import Settings
 
@@ -78,3 +80,29 @@ def test_a_source_has_one_export_per_kind(tmp_path):
     bad.write_text(text + spec.replace("bka_lagebild_", "bka_zweit_"), encoding="utf-8")
     with pytest.raises(ConfigError, match="one export per kind"):
         load_source(bad)
+
+
+# ---------------------------------------------------------------- harmonising, rule by rule
+
+
+def _source(**spec) -> SourceMapping:
+    """A test source without a vocabulary (-99 spells 'not known') whose case export is `spec`."""
+    mapping = {"source_id": "DE-NGO-TEST", "name": "test", "source_type": "ngo", "country": "DE", "unknown": ["-99"]}
+    files = [{"kind": "case", "pattern": "*.csv", "format": "csv", **spec}]
+    return check({**mapping, "files": files}, SourceMapping, "test source")
+
+
+def _harmonised(source: SourceMapping, rows: list[dict[str, str | None]], field: str) -> list:
+    """The harmonised values of `field` for raw rows (column → cell; a column a row lacks is empty)."""
+    spec = source.files[0]
+    cells = {c: pa.array([r.get(c) for r in rows], pa.string()) for c in source.columns(spec).values()}
+    raw = pa.table({"file_id": ["f"] * len(rows), RECORD_NO: list(range(1, len(rows) + 1)), **cells})
+    con = duckdb.connect()
+    con.register("raw", raw)
+    return [v for (v,) in con.sql(f"SELECT {field} FROM ({harmonise_sql(source, spec, 'raw')})").fetchall()]  # noqa: S608
+
+
+def test_a_spelling_of_not_known_in_a_country_column_is_no_country():
+    src = _source(columns={"record_id": "id", "citizenship": "nat"})
+    cells = ["NG", "ng", "-99", " ", None, "XX"]
+    assert _harmonised(src, [{"nat": c} for c in cells], "citizenship") == ["NG", "NG", None, None, None, "?"]
