@@ -3,8 +3,11 @@
 Labels become codes through the source's vocabulary; a label the vocabulary does not know
 becomes '?', a date that does not parse in the registered format becomes 1900-01-01, so
 that the row contract (data_contracts/) reports them by row, never by value. Empty cells
-of coded fields mean 'unknown'. Booleans stay 'yes'/'no'/'unknown' until loaded.
+of coded fields mean 'unknown'. Booleans stay 'yes'/'no'/'unknown' until loaded. A date
+whose format is a year alone is 1 July of that year (docs/connectors.md).
 """
+
+import re
 
 from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list, normalise
 from connectors.read import RECORD_NO
@@ -26,6 +29,30 @@ def _age_groups(years: str) -> str:
     bins = [(c, v.min, v.max) for c, v in codelists()["age_group"].codes.items() if v.min is not None]
     whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {literal(c)}" for c, lo, hi in bins)
     return f"CASE {whens} ELSE {literal(UNMAPPED)} END"
+
+
+def year_only(date_format: str) -> bool:
+    """Whether a date format holds a year and nothing else of the date (HTCDS's
+    yearOfRegistration): such a date is read as 1 July of its year.
+
+    >>> year_only("%Y"), year_only("FY%Y"), year_only("%m/%Y"), year_only("%d.%m.%Y")
+    (True, True, False, False)
+    """
+    return re.fullmatch(r"[^%]*%[Yy][^%]*", date_format) is not None
+
+
+def _date(spec: FileSpec, cell: str) -> str:
+    """A date in the registered format; a year alone is 1 July, the middle of the year, so
+    that a year's count is right (its quarter is Q3). Outside 1900-2199 is as invalid as
+    unparseable (and out of pandas' range): BAD_DATE, which the row contract reports."""
+    parsed = f"try_strptime({cell}, {literal(spec.date_format)})"
+    if year_only(spec.date_format):
+        parsed = f"({parsed} + INTERVAL 6 MONTH)"
+    parsed += "::DATE"
+    return (
+        f"CASE WHEN {cell} IS NULL THEN NULL WHEN {parsed} BETWEEN DATE '1900-01-02' AND DATE '2199-12-31' "
+        f"THEN {parsed} ELSE DATE '{BAD_DATE}' END"
+    )
 
 
 def _country(source: SourceMapping, spec: FileSpec, cell: str) -> str:
@@ -50,12 +77,8 @@ def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
     if field not in spec.columns:
         return literal("unknown") if codelist and codelist != "country" and "unknown" in codes(codelist) else "NULL"
     cell = f"nullif(trim({ident(source.column(spec, field))}), '')"
-    if ftype == "date":  # outside 1900-2199 is as invalid as unparseable (and out of pandas' range)
-        parsed = f"try_strptime({cell}, {literal(spec.date_format)})::DATE"
-        return (
-            f"CASE WHEN {cell} IS NULL THEN NULL WHEN {parsed} BETWEEN DATE '1900-01-02' AND DATE '2199-12-31' "
-            f"THEN {parsed} ELSE DATE '{BAD_DATE}' END"
-        )
+    if ftype == "date":
+        return _date(spec, cell)
     if ftype == "country":
         return _country(source, spec, cell)
     if field == "age_group" and spec.age_in_years:

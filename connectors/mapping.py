@@ -106,7 +106,7 @@ class FileSpec(ConfigModel):
     delimiter: str = ","
     """Field separator of csv files."""
     date_format: str = "%Y-%m-%d"
-    """strftime codes of the dates (xlsx: of date cells written as text)."""
+    """strftime codes of the dates (xlsx: of date cells written as text); a year alone (%Y) is read as 1 July."""
     country_codes: Literal["alpha2", "alpha3"] = "alpha2"
     """ISO 3166-1 codes of country columns."""
     age_in_years: bool = False

@@ -3,14 +3,16 @@ the route, errors are clear and quote nothing, no registered label looks hostile
 mapping is refused with its file name."""
 
 import codecs
+from datetime import date
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from connectors.harmonise import harmonise_sql
+from connectors.harmonise import BAD_DATE, harmonise_sql
 from connectors.mapping import SourceMapping, field_list, load_source
 from connectors.read import RECORD_NO, ReadError, _utf8_inside, read_export
+from data_contracts.build import MIN_DATE
 from data_contracts.cells import cell_failures
 from tests.helpers import SOURCES
 from thb.config import check
@@ -106,3 +108,28 @@ def test_a_spelling_of_not_known_in_a_country_column_is_no_country():
     src = _source(columns={"record_id": "id", "citizenship": "nat"})
     cells = ["NG", "ng", "-99", " ", None, "XX"]
     assert _harmonised(src, [{"nat": c} for c in cells], "citizenship") == ["NG", "NG", None, None, None, "?"]
+
+
+@pytest.mark.parametrize(
+    ("date_format", "cell", "expected"),
+    [
+        ("%Y", "2021", date(2021, 7, 1)),  # a year alone: 1 July, so its quarter is Q3
+        ("%Y", " 2002 ", date(2002, 7, 1)),
+        ("FY%Y", "FY2019", date(2019, 7, 1)),
+        ("%Y", "-99", date.fromisoformat(BAD_DATE)),  # reported by the row contract
+        ("%Y", "21.03.2021", date.fromisoformat(BAD_DATE)),
+        ("%Y", "1899", date.fromisoformat(BAD_DATE)),
+        ("%Y", "", None),
+        ("%m/%Y", "03/2021", date(2021, 3, 1)),  # a month: its first day, as before
+        ("%d.%m.%Y", "05.03.2021", date(2021, 3, 5)),
+    ],
+)
+def test_dates_in_the_registered_format(date_format, cell, expected):
+    src = _source(date_format=date_format, columns={"record_id": "id", "reference_date": "year"})
+    assert _harmonised(src, [{"year": cell}], "reference_date") == [expected]
+
+
+def test_a_past_year_alone_passes_the_date_contract():
+    src = _source(date_format="%Y", columns={"record_id": "id", "reference_date": "year"})
+    (placed,) = _harmonised(src, [{"year": "2000"}], "reference_date")
+    assert date.fromisoformat(MIN_DATE[:10]) <= placed < date.today()
