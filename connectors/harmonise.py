@@ -15,6 +15,7 @@ from data_contracts.codelists import codelists, codes, iso_countries, schema
 from thb.sql import ident, literal
 
 UNMAPPED, BAD_DATE = "?", "1900-01-01"
+AGE_BAND = r"^([0-9]{1,3}) *(?:(?:-+|–) *([0-9]{1,3})|(\+))$"  # 9-17, 9--17, 9 – 17; 48+
 
 
 def _map(pairs: dict[str, str]) -> str:
@@ -22,13 +23,33 @@ def _map(pairs: dict[str, str]) -> str:
 
 
 def _list(values: list[str]) -> str:
-    return "[" + ", ".join(map(literal, values)) + "]::VARCHAR[]"
+    return "([" + ", ".join(map(literal, values)) + "]::VARCHAR[])"
 
 
 def _age_groups(years: str) -> str:
     bins = [(c, v.min, v.max) for c, v in codelists()["age_group"].codes.items() if v.min is not None]
     whens = " ".join(f"WHEN {years} BETWEEN {lo} AND {hi} THEN {literal(c)}" for c, lo, hi in bins)
     return f"CASE {whens} ELSE {literal(UNMAPPED)} END"
+
+
+def _band_part(cell: str, group: int) -> str:
+    return f"regexp_extract({cell}, {literal(AGE_BAND)}, {group})"
+
+
+def _age_band(cell: str) -> str:
+    """An age band as the age group that holds most of its years, ties to the younger group
+    (docs/connectors.md). An open band (48+) ends where the oldest group ends; a label that is
+    no band, or a band no group holds, is UNMAPPED."""
+    groups = sorted((v.min, v.max, c) for c, v in codelists()["age_group"].codes.items() if v.min is not None)
+    bounds = "[" + ", ".join(f"[{lo}, {hi}]" for lo, hi, _ in groups) + "]"
+    lo, oldest = f"try_cast({_band_part(cell, 1)} AS INTEGER)", groups[-1][1]
+    hi = f"CASE WHEN {_band_part(cell, 3)} = '+' THEN {oldest} ELSE try_cast({_band_part(cell, 2)} AS INTEGER) END"
+    years_in = (  # per group, youngest first, how many of the band's years it holds; NULL if the cell is no band
+        f"CASE WHEN {lo} <= {hi} THEN "
+        f"list_transform({bounds}, lambda g: greatest(0, least({hi}, g[2]) - greatest({lo}, g[1]) + 1)) END"
+    )
+    most = f"list_position({years_in}, nullif(list_max({years_in}), 0))"  # the first (youngest) of the most
+    return f"coalesce({_list([c for _, _, c in groups])}[{most}], {literal(UNMAPPED)})"
 
 
 def year_only(date_format: str) -> bool:
@@ -89,9 +110,10 @@ def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
         )
     if codelist:
         empty = literal("unknown") if "unknown" in codes(codelist) else "NULL"
+        unlabelled = _age_band(cell) if field == "age_group" and spec.age_bands else literal(UNMAPPED)
         return (
             f"CASE WHEN {cell} IS NULL THEN {empty} "
-            f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {literal(UNMAPPED)}) END"
+            f"ELSE coalesce({_map(source.value_map(codelist))}[lower({cell})], {unlabelled}) END"
         )
     return cell
 

@@ -111,6 +111,9 @@ class FileSpec(ConfigModel):
     """ISO 3166-1 codes of country columns."""
     age_in_years: bool = False
     """True: the age_group column holds an age in years."""
+    age_bands: bool = False
+    """True: the age_group column holds age bands (9-17, 9--17, 48+), each read as the age group that
+    holds most of its years, ties to the younger (docs/connectors.md); other labels map as labels."""
     columns: dict[str, str | None] = Field(
         description="harmonised field → export column (~: the vocabulary's name), in export order",
         json_schema_extra=_key_enum(exported_fields),
@@ -134,6 +137,14 @@ class FileSpec(ConfigModel):
             allowed = country_codes() if values_list == "country" else codes(values_list) if values_list else None
             if allowed is not None and value not in allowed:
                 raise ValueError(f"constant {field}={value!r} is not a code")
+        return self
+
+    @model_validator(mode="after")
+    def _age_read_one_way(self):
+        if self.age_bands and self.age_in_years:
+            raise ValueError("age_in_years or age_bands: the age_group column holds one or the other")
+        if self.age_bands and "age_group" not in self.columns:
+            raise ValueError("age_bands: the export has no age_group column")
         return self
 
     def matches(self, filename: str) -> bool:

@@ -14,6 +14,7 @@ from connectors.mapping import SourceMapping, field_list, load_source
 from connectors.read import RECORD_NO, ReadError, _utf8_inside, read_export
 from data_contracts.build import MIN_DATE
 from data_contracts.cells import cell_failures
+from data_contracts.codelists import codelists
 from tests.helpers import SOURCES
 from thb.config import check
 from thb.errors import ConfigError
@@ -87,11 +88,12 @@ def test_a_source_has_one_export_per_kind(tmp_path):
 # ---------------------------------------------------------------- harmonising, rule by rule
 
 
-def _source(**spec) -> SourceMapping:
-    """A test source without a vocabulary (-99 spells 'not known') whose case export is `spec`."""
+def _source(values=None, **spec) -> SourceMapping:
+    """A test source with its own `values` and no vocabulary (-99 spells 'not known'), whose
+    case export is `spec`."""
     mapping = {"source_id": "DE-NGO-TEST", "name": "test", "source_type": "ngo", "country": "DE", "unknown": ["-99"]}
     files = [{"kind": "case", "pattern": "*.csv", "format": "csv", **spec}]
-    return check({**mapping, "files": files}, SourceMapping, "test source")
+    return check({**mapping, "values": values or {}, "files": files}, SourceMapping, "test source")
 
 
 def _harmonised(source: SourceMapping, rows: list[dict[str, str | None]], field: str) -> list:
@@ -133,3 +135,65 @@ def test_a_past_year_alone_passes_the_date_contract():
     src = _source(date_format="%Y", columns={"record_id": "id", "reference_date": "year"})
     (placed,) = _harmonised(src, [{"year": "2000"}], "reference_date")
     assert date.fromisoformat(MIN_DATE[:10]) <= placed < date.today()
+
+
+CTDC_BANDS = [  # the HTCDS/CTDC ageBroad bands → our group (the one holding most of the band's years)
+    ("0--8", "0-11"),
+    ("9--17", "12-17"),  # 3 years in 0-11, 6 in 12-17
+    ("18--20", "18-24"),
+    ("21--23", "18-24"),
+    ("24--26", "25-34"),  # 1 year in 18-24, 2 in 25-34
+    ("27--29", "25-34"),
+    ("30--38", "25-34"),  # 5 years in 25-34, 4 in 35-44
+    ("39--47", "35-44"),  # 6 years in 35-44, 3 in 45+
+    ("48+", "45+"),
+]
+OTHER_BANDS = [
+    ("9-17", "12-17"),  # one dash, an en dash, blanks
+    ("9 – 17", "12-17"),
+    (" 48 + ", "45+"),
+    ("6--17", "0-11"),  # a tie (6 and 6 years) goes to the younger group
+    ("40+", "45+"),  # an open band ends at 120
+    ("-99", "unknown"),  # the source's spelling of 'not known'
+    ("Minor", "12-17"),  # a label of the source's values
+    ("adult", "?"),  # no band: reported by the row contract
+    ("17--9", "?"),
+    ("121+", "?"),  # no group holds it
+    ("9--", "?"),
+    ("", "unknown"),
+]
+
+
+def _band_source() -> SourceMapping:
+    columns = {"record_id": "id", "age_group": "ageBroad"}
+    return _source(values={"age_group": {"Minor": "12-17"}}, age_bands=True, columns=columns)
+
+
+@pytest.mark.parametrize(("band", "group"), CTDC_BANDS + OTHER_BANDS)
+def test_an_age_band_is_the_group_that_holds_most_of_its_years(band, group):
+    assert _harmonised(_band_source(), [{"ageBroad": band}], "age_group") == [group]
+
+
+def _most_years(lo: int, hi: int) -> str:
+    """The oracle: count the band's years in each group, in plain Python."""
+    groups = {c: (v.min, v.max) for c, v in codelists()["age_group"].codes.items() if v.min is not None}
+    held = {c: sum(g_lo <= age <= g_hi for age in range(lo, hi + 1)) for c, (g_lo, g_hi) in groups.items()}
+    return max(held, key=lambda c: (held[c], -groups[c][0]))
+
+
+def test_every_band_up_to_sixty_agrees_with_counting_years():
+    bands = [(lo, hi) for lo in range(61) for hi in range(lo, 61)]
+    got = _harmonised(_band_source(), [{"ageBroad": f"{lo}-{hi}"} for lo, hi in bands], "age_group")
+    assert got == [_most_years(lo, hi) for lo, hi in bands]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"age_bands": True, "age_in_years": True}, "age_in_years or age_bands"),
+        ({"age_bands": True, "columns": {"record_id": "id"}}, "no age_group column"),
+    ],
+)
+def test_age_bands_are_refused_where_they_cannot_apply(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        _source(**{"columns": {"record_id": "id", "age_group": "ageBroad"}, **spec})
