@@ -9,7 +9,7 @@ whose format is a year alone is 1 July of that year (docs/connectors.md).
 
 import re
 
-from connectors.mapping import KIND_SCHEMA, FileSpec, SourceMapping, field_list, normalise
+from connectors.mapping import KIND_SCHEMA, FileSpec, FlagColumns, SourceMapping, field_list, normalise
 from connectors.read import RECORD_NO
 from data_contracts.codelists import codelists, codes, iso_countries, schema
 from thb.sql import ident, literal
@@ -88,6 +88,29 @@ def _country(source: SourceMapping, spec: FileSpec, cell: str) -> str:
     )
 
 
+def _cell(column: str) -> str:
+    return f"nullif(trim({ident(column)}), '')"
+
+
+def _flag(column: str, labels: str) -> str:
+    """A flag cell as yes, no, unknown (empty or a spelling of 'not known') or UNMAPPED."""
+    cell = _cell(column)
+    return f"CASE WHEN {cell} IS NULL THEN 'unknown' ELSE coalesce({labels}[lower({cell})], {literal(UNMAPPED)}) END"
+
+
+def _from_flags(source: SourceMapping, rule: FlagColumns) -> str:
+    """The code of the flags that hold 1 (FlagColumns says the rule); a flag that holds
+    anything but 1, 0 and the source's yes/no and unknown labels makes it UNMAPPED."""
+    labels = _map({"1": "yes", "0": "no"} | source.value_map("flag"))
+    flags = "[" + ", ".join(_flag(c, labels) for c in rule.columns) + "]"
+    ones = f"list_distinct(list_filter({_list(list(rule.columns.values()))}, lambda code, i: {flags}[i] = 'yes'))"
+    return (  # ones: the distinct codes of the flags that hold 1
+        f"CASE WHEN list_contains({flags}, {literal(UNMAPPED)}) THEN {literal(UNMAPPED)} "
+        f"WHEN len({ones}) = 1 THEN {ones}[1] WHEN len({ones}) > 1 THEN {literal(rule.several)} "
+        f"WHEN list_contains({flags}, 'unknown') THEN 'unknown' ELSE {literal(rule.none)} END"
+    )
+
+
 def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
     """The SQL expression of one harmonised field, over the raw export's columns."""
     kinds = field_list(spec.kind)
@@ -95,9 +118,11 @@ def field_expr(source: SourceMapping, spec: FileSpec, field: str) -> str:
     codelist = kinds[field]
     if field in spec.constants:
         return literal(spec.constants[field])
+    if field in spec.from_flags:
+        return _from_flags(source, spec.from_flags[field])
     if field not in spec.columns:
         return literal("unknown") if codelist and codelist != "country" and "unknown" in codes(codelist) else "NULL"
-    cell = f"nullif(trim({ident(source.column(spec, field))}), '')"
+    cell = _cell(source.column(spec, field))
     if ftype == "date":
         return _date(spec, cell)
     if ftype == "country":

@@ -197,3 +197,58 @@ def test_every_band_up_to_sixty_agrees_with_counting_years():
 def test_age_bands_are_refused_where_they_cannot_apply(spec, message):
     with pytest.raises(ConfigError, match=message):
         _source(**{"columns": {"record_id": "id", "age_group": "ageBroad"}, **spec})
+
+
+FLAGS = {"a": "sexual", "b": "labour", "c": "other", "d": "other"}
+FLAG_RULE = {"columns": FLAGS, "several": "begging", "none": "organ_removal"}  # codes that tell the cases apart
+FLAG_CASES = [  # (a, b, c, d) → exploitation_form
+    (("1", "0", "0", "0"), "sexual"),
+    ((" 1 ", "-99", "", "0"), "sexual"),  # a known 1 wins over flags not known
+    (("ja", "nein", "0", "0"), "sexual"),  # the source's yes/no labels
+    (("1", "1", "0", "0"), "begging"),  # several codes: `several`
+    (("0", "0", "1", "1"), "other"),  # two flags of one code are one code
+    (("1", "0", "1", "1"), "begging"),
+    (("0", "0", "0", "0"), "organ_removal"),  # every flag 0: `none`
+    (("0", "-99", "0", "0"), "unknown"),  # no 1, some not known
+    (("-99", "-99", "-99", "-99"), "unknown"),
+    ((None, None, None, None), "unknown"),
+    (("2", "0", "0", "0"), "?"),  # not a flag: reported by the row contract
+    (("1", "yes", "0", "0"), "?"),
+]
+
+
+@pytest.mark.parametrize(("cells", "form"), FLAG_CASES)
+def test_a_code_from_flags(cells, form):
+    src = _source(
+        values={"flag": {"ja": "yes", "nein": "no"}},
+        columns={"record_id": "id"},
+        from_flags={"exploitation_form": FLAG_RULE},
+    )
+    assert _harmonised(src, [dict(zip(FLAGS, cells, strict=True))], "exploitation_form") == [form]
+
+
+def test_flag_columns_are_columns_of_the_export():
+    src = _source(columns={"record_id": "id"}, from_flags={"exploitation_form": {"columns": FLAGS}})
+    rule = src.files[0].from_flags["exploitation_form"]
+    assert (rule.several, rule.none) == ("other", "unknown")
+    assert src.columns(src.files[0]) == {"record_id": "id", **{f"exploitation_form[{c}]": c for c in FLAGS}}
+
+
+@pytest.mark.parametrize(
+    ("columns", "from_flags", "message"),
+    [
+        ({"exploitation_form": "form"}, {"exploitation_form": FLAG_RULE}, "also in columns or constants"),
+        ({}, {"exploitation_form": {"columns": {"a": "sexaul"}}}, r"\['sexaul'\] are not codes of the exploitation"),
+        ({}, {"exploitation_form": {"columns": FLAGS, "several": "mixed"}}, r"\['mixed'\] are not codes"),
+        ({}, {"smuggling_debt": {"columns": {"a": "yes"}}}, "not a coded field"),  # a yes/no field
+        ({}, {"status": {"columns": {"a": "identified"}}}, "not a coded field"),  # a list without unknown
+        ({}, {"citizenship": {"columns": {"a": "DE"}}}, "not a coded field"),
+        ({}, {"screening_date": {"columns": {"a": "other"}}}, "not a coded field"),
+        ({}, {"exploitation_form": {"columns": {"id": "sexual"}}}, r"column\(s\) \['id'\] already feed another"),
+        ({}, {"exploitation_form": FLAG_RULE, "gender": {"columns": {"a": "female"}}}, "already feed another"),
+        ({}, {"exploitation_form": {"columns": {}}}, "at least 1 item"),
+    ],
+)
+def test_a_flag_rule_is_checked_at_load(columns, from_flags, message):
+    with pytest.raises(ConfigError, match=message):
+        _source(columns={"record_id": "id", **columns}, from_flags=from_flags)
