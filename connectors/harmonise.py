@@ -39,17 +39,15 @@ def _band_part(cell: str, group: int) -> str:
 def _age_band(cell: str) -> str:
     """An age band as the age group that holds most of its years, ties to the younger group
     (docs/connectors.md). An open band (48+) ends where the oldest group ends; a label that is
-    no band, or a band no group holds, is UNMAPPED."""
+    no band, or a band no group holds, is UNMAPPED. Unrolled: a lambda over the groups took
+    five times as long."""
     groups = sorted((v.min, v.max, c) for c, v in codelists()["age_group"].codes.items() if v.min is not None)
-    bounds = "[" + ", ".join(f"[{lo}, {hi}]" for lo, hi, _ in groups) + "]"
     lo, oldest = f"try_cast({_band_part(cell, 1)} AS INTEGER)", groups[-1][1]
     hi = f"CASE WHEN {_band_part(cell, 3)} = '+' THEN {oldest} ELSE try_cast({_band_part(cell, 2)} AS INTEGER) END"
-    years_in = (  # per group, youngest first, how many of the band's years it holds; NULL if the cell is no band
-        f"CASE WHEN {lo} <= {hi} THEN "
-        f"list_transform({bounds}, lambda g: greatest(0, least({hi}, g[2]) - greatest({lo}, g[1]) + 1)) END"
-    )
-    most = f"list_position({years_in}, nullif(list_max({years_in}), 0))"  # the first (youngest) of the most
-    return f"coalesce({_list([c for _, _, c in groups])}[{most}], {literal(UNMAPPED)})"
+    years_in = {c: f"greatest(0, least({hi}, {g_hi}) - greatest({lo}, {g_lo}) + 1)" for g_lo, g_hi, c in groups}
+    most = f"greatest({', '.join(years_in.values())})"
+    first_of_most = " ".join(f"WHEN {years} = {most} THEN {literal(c)}" for c, years in years_in.items())
+    return f"CASE WHEN {lo} <= {hi} AND {most} > 0 THEN CASE {first_of_most} END ELSE {literal(UNMAPPED)} END"
 
 
 def year_only(date_format: str) -> bool:
@@ -98,16 +96,26 @@ def _flag(column: str, labels: str) -> str:
     return f"CASE WHEN {cell} IS NULL THEN 'unknown' ELSE coalesce({labels}[lower({cell})], {literal(UNMAPPED)}) END"
 
 
+def _any(flags: list[str], state: str) -> str:
+    return " OR ".join(f"{flag} = {literal(state)}" for flag in flags)
+
+
 def _from_flags(source: SourceMapping, rule: FlagColumns) -> str:
     """The code of the flags that hold 1 (FlagColumns says the rule); a flag that holds
-    anything but 1, 0 and the source's yes/no and unknown labels makes it UNMAPPED."""
+    anything but 1, 0 and the source's yes/no and unknown labels makes it UNMAPPED.
+    Unrolled: list lambdas over the flags took ten times as long."""
     labels = _map({"1": "yes", "0": "no"} | source.value_map("flag"))
-    flags = "[" + ", ".join(_flag(c, labels) for c in rule.columns) + "]"
-    ones = f"list_distinct(list_filter({_list(list(rule.columns.values()))}, lambda code, i: {flags}[i] = 'yes'))"
-    return (  # ones: the distinct codes of the flags that hold 1
-        f"CASE WHEN list_contains({flags}, {literal(UNMAPPED)}) THEN {literal(UNMAPPED)} "
-        f"WHEN len({ones}) = 1 THEN {ones}[1] WHEN len({ones}) > 1 THEN {literal(rule.several)} "
-        f"WHEN list_contains({flags}, 'unknown') THEN 'unknown' ELSE {literal(rule.none)} END"
+    flags = {column: _flag(column, labels) for column in rule.columns}
+    held = {  # code → whether a flag of the code holds 1
+        code: _any([flags[c] for c, of in rule.columns.items() if of == code], "yes")
+        for code in dict.fromkeys(rule.columns.values())
+    }
+    codes_held = " + ".join(f"({one})::INTEGER" for one in held.values())
+    the_code = " ".join(f"WHEN {one} THEN {literal(code)}" for code, one in held.items())
+    return (
+        f"CASE WHEN {_any(list(flags.values()), UNMAPPED)} THEN {literal(UNMAPPED)} "
+        f"WHEN {codes_held} > 1 THEN {literal(rule.several)} {the_code} "
+        f"WHEN {_any(list(flags.values()), 'unknown')} THEN 'unknown' ELSE {literal(rule.none)} END"
     )
 
 
