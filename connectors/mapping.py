@@ -94,6 +94,21 @@ class Vocabulary(ConfigModel):
         return _check_values(v)
 
 
+class FlagColumns(ConfigModel):
+    """A coded field derived from 0/1 columns, one per code (HTCDS: isSexualExploit,
+    isForcedLabour, ...). Each flag holds 1 or 0 (or the source's yes/no labels); empty or a
+    spelling of 'not known' is not known. The field is the code of the flags that hold 1, or
+    `several` if they stand for more than one code; if none holds 1, `none` when every flag
+    holds 0, else unknown (docs/connectors.md)."""
+
+    columns: dict[str, str] = Field(min_length=1)
+    """Flag column → the code it stands for (two columns may stand for one code)."""
+    several: str = "other"
+    """The code when flags of more than one code hold 1."""
+    none: str = "unknown"
+    """The code when every flag holds 0."""
+
+
 class FileSpec(ConfigModel):
     """One kind of export file of a source."""
 
@@ -107,11 +122,19 @@ class FileSpec(ConfigModel):
     delimiter: str = ","
     """Field separator of csv files."""
     date_format: str = "%Y-%m-%d"
-    """strftime codes of the dates (xlsx: of date cells written as text)."""
+    """strftime codes of the dates (xlsx: of date cells written as text); a year alone (%Y) is read as 1 July."""
     country_codes: Literal["alpha2", "alpha3"] = "alpha2"
     """ISO 3166-1 codes of country columns."""
     age_in_years: bool = False
     """True: the age_group column holds an age in years."""
+    age_bands: bool = False
+    """True: the age_group column holds age bands (9-17, 9--17, 48+), each read as the age group that
+    holds most of its years, ties to the younger (docs/connectors.md); other labels map as labels."""
+    from_flags: dict[str, FlagColumns] = Field(
+        {},
+        description="coded fields derived from 0/1 columns: field → {columns: {flag column: code}, several, none}",
+        json_schema_extra=_key_enum(exported_fields),
+    )
     columns: dict[str, str | None] = Field(
         description="harmonised field → export column (~: the vocabulary's name), in export order",
         json_schema_extra=_key_enum(exported_fields),
@@ -148,6 +171,30 @@ class FileSpec(ConfigModel):
             allowed = country_codes() if values_list == "country" else codes(values_list) if values_list else None
             if allowed is not None and value not in allowed:
                 raise ValueError(f"constant {field}={value!r} is not a code")
+        return self
+
+    @model_validator(mode="after")
+    def _age_read_one_way(self):
+        if self.age_bands and self.age_in_years:
+            raise ValueError("age_in_years or age_bands: the age_group column holds one or the other")
+        if self.age_bands and "age_group" not in self.columns:
+            raise ValueError("age_bands: the export has no age_group column")
+        return self
+
+    @model_validator(mode="after")
+    def _flag_rules(self):
+        taken = {c for c in self.columns.values() if c}
+        for field, rule in self.from_flags.items():
+            values_list = field_list(self.kind).get(field)
+            if values_list in (None, "flag", "country") or "unknown" not in codes(values_list):
+                raise ValueError(f"from_flags.{field}: not a coded field (of a list with an unknown code)")
+            if field in self.columns or field in self.constants:
+                raise ValueError(f"from_flags.{field}: the field is also in columns or constants")
+            if bad := sorted({*rule.columns.values(), rule.several, rule.none} - set(codes(values_list))):
+                raise ValueError(f"from_flags.{field}: {bad} are not codes of the {values_list} list")
+            if twice := sorted(taken & set(rule.columns)):
+                raise ValueError(f"from_flags.{field}: column(s) {twice} already feed another field")
+            taken |= set(rule.columns)
         return self
 
     def matches(self, filename: str) -> bool:
@@ -245,8 +292,10 @@ class SourceMapping(ConfigModel):
         return name
 
     def columns(self, spec: FileSpec) -> dict[str, str]:
-        """Harmonised field → export column, in export order."""
-        return {field: self.column(spec, field) for field in spec.columns}
+        """What each export column feeds → the column: harmonised field → its column, in export
+        order, then the flag columns of fields derived from flags, as `field[column]`."""
+        named = {field: self.column(spec, field) for field in spec.columns}
+        return named | {f"{field}[{c}]": c for field, rule in spec.from_flags.items() for c in rule.columns}
 
     def unknown_labels(self) -> list[str]:
         """Spellings of 'not known' that any coded column may hold."""

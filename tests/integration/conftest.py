@@ -90,6 +90,31 @@ def one_source_released(make_data, prefect_harness):
     return data, lambda period, revise=False: release(period, revise, data)
 
 
+@pytest.fixture
+def register_source(tmp_path, monkeypatch):
+    """register_source(mapping) → a fresh data dir, for a source the simulator does not know:
+    its mapping (YAML text) is the only one in a connectors dir of this test's, and
+    `thb contracts build` has built its contracts (THB_CONNECTORS_DIR, THB_CONTRACTS_DIR)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from thb.cli import app
+
+    def register(mapping: str) -> Path:
+        source_id = yaml.safe_load(mapping)["source_id"]
+        connectors, contracts = tmp_path / "connectors", tmp_path / "suites"
+        connectors.mkdir()
+        (connectors / f"{source_id}.yaml").write_text(mapping, encoding="utf-8")
+        monkeypatch.setenv("THB_CONNECTORS_DIR", str(connectors))
+        monkeypatch.setenv("THB_CONTRACTS_DIR", str(contracts))
+        result = CliRunner().invoke(app, ["contracts", "build"])
+        assert result.exit_code == 0, result.output
+        assert (contracts / f"{source_id}.case.json").exists()
+        return tmp_path / "data"
+
+    return register
+
+
 @pytest.fixture(scope="session")
 def realistic(tmp_path_factory, prefect_harness) -> Path:
     """A world at scale 0.4 (realistic counts per country and quarter), ingested."""

@@ -1,16 +1,16 @@
 """Connectors: every mapping is valid, every format and encoding reads, errors are clear
 and quote nothing, and a new source is onboarded with a mapping file and no code."""
 
+import csv
 import textwrap
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
 
 from connectors.mapping import load_sources
 from connectors.read import ReadError, read_export
 from pipelines.ingest import ingest
-from thb.cli import app
+from tests.helpers import query
 
 SOURCES = load_sources()
 
@@ -75,16 +75,9 @@ files:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_new_source_needs_only_a_mapping_file(tmp_path, monkeypatch):
+def test_a_new_source_needs_only_a_mapping_file(register_source):
     assert "AT-NGO-MENVIA" not in SOURCES  # the simulator does not know it
-    connectors, contracts, data = tmp_path / "connectors", tmp_path / "suites", tmp_path / "data"
-    connectors.mkdir()
-    (connectors / "AT-NGO-MENVIA.yaml").write_text(NEW_SOURCE, encoding="utf-8")
-    monkeypatch.setenv("THB_CONNECTORS_DIR", str(connectors))
-    monkeypatch.setenv("THB_CONTRACTS_DIR", str(contracts))
-    result = CliRunner().invoke(app, ["contracts", "build"])
-    assert result.exit_code == 0, result.output
-    assert (contracts / "AT-NGO-MENVIA.case.json").exists()
+    data = register_source(NEW_SOURCE)
     export = data / "landing/AT/AT-NGO-MENVIA/menvia_2025-Q2.tsv"
     export.parent.mkdir(parents=True)
     export.write_bytes(
@@ -110,3 +103,104 @@ def test_a_new_source_needs_only_a_mapping_file(tmp_path, monkeypatch):
         ("MV-0003", "pk-at-9f8e7d6c", "2025-06-11", "presumed", "unknown", "origin", None, "female", "unknown", False),
     ]
     assert con.sql("SELECT count(*) FROM linked.persons").fetchall() == [(3,)]
+
+
+CTDC_SOURCE = """\
+source_id: DE-NGO-CTDC
+name: Victim cases in the CTDC (HTCDS) layout
+source_type: ngo
+country: DE
+values:
+  gender: {Female: female, Male: male}
+unknown: ["-99"]
+files:
+  - kind: case
+    pattern: "ctdc_*.csv"
+    format: csv
+    date_format: "%Y"
+    age_bands: true
+    constants: {status: presumed}
+    columns:
+      record_id: caseId             # not HTCDS: the export carries one until the provider kit assigns them
+      reference_date: yearOfRegistration
+      gender: gender
+      age_group: ageBroad
+      citizenship: citizenship
+      exploitation_country: CountryOfExploitation
+    from_flags:
+      exploitation_form:
+        columns:
+          isSexualExploit: sexual
+          isForcedLabour: labour
+          isForcedMarriage: forced_marriage
+          isOrganRemoval: organ_removal
+          isSlaveryAndPractices: other
+          isForcedMilitary: other
+          isOtherExploit: other
+"""
+CTDC_FLAGS = [
+    "isSexualExploit",
+    "isForcedLabour",
+    "isForcedMarriage",
+    "isOrganRemoval",
+    "isSlaveryAndPractices",
+    "isForcedMilitary",
+    "isOtherExploit",
+]
+CTDC_FORMS = [  # the flags, in CTDC_FLAGS order → exploitation_form
+    ("1,0,0,0,0,0,0", "sexual"),
+    ("0,1,0,-99,0,0,0", "labour"),
+    ("1,1,0,0,0,0,1", "other"),  # several forms
+    ("0,0,1,0,0,0,0", "forced_marriage"),
+    ("0,0,0,0,1,1,0", "other"),  # two flags of one code
+    ("0,0,0,0,0,0,0", "unknown"),  # none
+    ("-99,-99,-99,-99,-99,-99,-99", "unknown"),
+]
+CTDC_BANDS = [  # ageBroad → age_group: the group holding most of the band's years
+    ("0--8", "0-11"),
+    ("9--17", "12-17"),
+    ("18--20", "18-24"),
+    ("21--23", "18-24"),
+    ("24--26", "25-34"),
+    ("27--29", "25-34"),
+    ("30--38", "25-34"),
+    ("39--47", "35-44"),
+    ("48+", "45+"),
+    ("-99", "unknown"),
+]
+CTDC_GENDERS = [("Female", "female"), ("Male", "male"), ("-99", "unknown")]
+CTDC_COUNTRIES = [("UA", "UA"), ("-99", None), ("NG", "NG"), ("", None)]
+
+
+def _ctdc_case(i: int) -> tuple[dict[str, str], tuple]:
+    """Case i of the export (its cells by column) and its harmonised record, expected."""
+    flags, form = CTDC_FORMS[i % len(CTDC_FORMS)]
+    band, group = CTDC_BANDS[i % len(CTDC_BANDS)]
+    gender, gender_code = CTDC_GENDERS[i % len(CTDC_GENDERS)]
+    country, country_code = CTDC_COUNTRIES[i % len(CTDC_COUNTRIES)]
+    year = 2015 + i % 9
+    cells = {"caseId": f"ctdc-{i:04d}", "yearOfRegistration": str(year), "gender": gender, "ageBroad": band}
+    cells |= {"citizenship": country, "CountryOfExploitation": "DE" if i % 2 else country}
+    cells |= dict(zip(CTDC_FLAGS, flags.split(","), strict=True))
+    record = (f"ctdc-{i:04d}", f"{year}-07-01", form, "unknown", gender_code, group, country_code)
+    return cells, record + ("DE" if i % 2 else country_code,)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_ctdc_export_needs_only_a_mapping_file(register_source):
+    data = register_source(CTDC_SOURCE)
+    cases = [_ctdc_case(i) for i in range(42)]
+    export = data / "landing/DE/DE-NGO-CTDC/ctdc_2023.csv"
+    export.parent.mkdir(parents=True)
+    with export.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(cases[0][0]))
+        writer.writeheader()
+        writer.writerows(cells for cells, _ in cases)
+    summary = ingest(data)
+    assert (summary.total["loaded"], summary.total["quarantined"]) == (1, 0), summary.quarantined
+    rows = query(
+        data / "warehouse.duckdb",
+        "SELECT record_id, reference_date::VARCHAR, exploitation_form, route_stage, gender, age_group, citizenship, "
+        "exploitation_country FROM harmonised.case_records ORDER BY record_id",
+    )
+    assert rows == [record for _, record in cases]
