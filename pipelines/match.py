@@ -68,7 +68,9 @@ def _positions(tables: int, bits: int, length: int) -> np.ndarray:
 def _matrix(part: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """One part of each encoding as rows of 64-bit words (zeros where not known), and
     whether it is known."""
-    known = np.array([bool(p) for p in part])
+    known = np.array([bool(p) for p in part], dtype=bool)
+    if not len(part):
+        return np.zeros((0, 1), dtype=np.uint64), known
     size = next((len(decode(p).tobytes()) for p in part if p), 8)
     raw = b"".join(decode(p).tobytes() if p else bytes(size) for p in part)
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(part), -1).view(np.uint64), known
