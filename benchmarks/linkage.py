@@ -157,7 +157,9 @@ def main() -> None:
     print(f"linkage on encodings: median {np.median(seconds):.1f} s per world (all countries)\n")
     for name, frames in linked.items():
         print(f"{name}: pairwise quality by country\n  cc records    true  linked    prec  recall      F1")
-        quality = pairwise(pd.concat(frames).assign(victim_key=lambda d: d.world.astype(str) + "/" + d.victim_key))
+        every = pd.concat(frames)
+        world = every.world.astype(str) + "/"  # ids repeat across worlds: keep each world's apart
+        quality = pairwise(every.assign(victim_key=world + every.victim_key, person_id=world + every.person_id))
         for cc, q in quality.items():
             print(row("all" if cc == "_T" else cc, q))
         print()
