@@ -44,7 +44,7 @@ PLANTED = (  # CSV in utf-8-sig, cp1253 and cp1251, JSON lines, XLSX; three with
 )
 ALSO = ("DE-NGO-KOK", "DE-ASY-BAMF", "SE-NGO-PLATTFORMEN", "BG-GOV-NCCTHB")
 THB = Path(sys.executable).with_name("thb")
-ENCODING_LIKE = re.compile(r"v1:[A-Za-z0-9+/]{16}")  # the start of any identity encoding, or of a cut one
+ENCODING_LIKE = re.compile(r"v2:[A-Za-z0-9+/]{16}")  # the start of any identity encoding, or of a cut one
 
 
 def keyed(source_id: str) -> bool:
@@ -53,8 +53,10 @@ def keyed(source_id: str) -> bool:
 
 
 def canary_encoding() -> str:
-    """A valid-looking identity encoding (ENCODING_PATTERN: "v1:" + base64 of 2048 bits)."""
-    return "v1:" + base64.b64encode(secrets.token_bytes(256)).decode()
+    """A valid-looking identity encoding (ENCODING_PATTERN: "v2:" and its name, year and
+    day-month parts in base64)."""
+    part = [base64.b64encode(secrets.token_bytes(n)).decode() for n in (256, 64, 64)]
+    return "v2:" + ":".join(part)
 
 
 def fragments(encoding: str) -> list[str]:
