@@ -5,7 +5,8 @@ Two kinds of suite:
 - `<source_id>.<kind>`: the structure of one source's export (its exact columns), run on
   every delivered file;
 - `harmonised.<kind>`: the row contract every record must meet once mapped (codes in
-  their lists, dates valid and not in the future, ids pseudonymous, no personal data,
+  their lists, dates valid and not in the future, the dates that place a record in a quarter
+  not before the release calendar's first quarter, ids pseudonymous, no personal data,
   record_id unique within the file), run on all new records at once, in chunks. Uniqueness
   across a source's files is checked against the warehouse (pipelines/staging.py).
 """
@@ -23,7 +24,8 @@ from thb.config import ConfigModel, load_yaml
 
 HERE = Path(__file__).parent
 KINDS = tuple(KIND_SCHEMA)
-MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible reference date
+MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible date of any other kind
+PERIOD_DATES = ("reference_date", "screening_date")  # place a record in its quarter: within the calendar
 # the kit's encodings (provider/encode.py): a version tag, then its parts in base64 (empty
 # where not known): the name (2048 balanced bits), the year and the day-month of birth (512 each)
 ENCODING_PATTERN = "^v2:(?:[A-Za-z0-9+/]{342}==)?:(?:[A-Za-z0-9+/]{86}==)?:(?:[A-Za-z0-9+/]{86}==)?$"
@@ -129,6 +131,19 @@ def harmonised_suite(kind: str) -> dict:
                     "not an ISO 3166-1 country code of the registered kind",
                     column=field,
                     value_set=country_codes(),
+                )
+            )
+        elif t == "date" and field in PERIOD_DATES:
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_between",
+                    field,
+                    "not a valid date in the registered format, in the future, or before the release "
+                    "calendar's first quarter (calendar.first_quarter in dp/release_spec.yaml): "
+                    "such a record would never be released",
+                    column=field,
+                    min_value={"$PARAMETER": "calendar_start"},
+                    max_value={"$PARAMETER": "today"},
                 )
             )
         elif t == "date":

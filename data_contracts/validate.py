@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dp.spec import release_spec
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics leave the machine
 
 import great_expectations as gx  # noqa: E402
@@ -113,7 +115,10 @@ def validate(frame: pd.DataFrame, suite_path: Path, today: date | None = None) -
     today = today or date.today()
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
         suite,
-        expectation_parameters={"today": f"{today.isoformat()}T00:00:00"},
+        expectation_parameters={
+            "today": f"{today.isoformat()}T00:00:00",
+            "calendar_start": f"{release_spec().calendar.first_day.isoformat()}T00:00:00",
+        },
         result_format={"result_format": "COMPLETE", "include_unexpected_rows": False},
     )
     failures = []

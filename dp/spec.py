@@ -8,14 +8,17 @@
 
 import hashlib
 import itertools
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from data_contracts.codelists import CUBE_DIMENSIONS, codes
 from data_contracts.codelists import FLAG_DIMENSIONS as FLAGS  # booleans published as yes / no / unknown
 from thb.config import ConfigModel, load_yaml
+from thb.periods import Period
 
 HERE = Path(__file__).parent
 
@@ -46,6 +49,58 @@ class Budget(ConfigModel):
         if abs(sum(self.shares.values()) - 1) > 1e-9:
             raise ValueError("budget shares must add up to 1")
         return self
+
+
+class Calendar(ConfigModel):
+    """The public release calendar: which periods are released, and from when. It never
+    depends on the data: a quarter with no record is released as zeros.
+
+    >>> cal = Calendar(first_quarter="2023-Q1", grace_days=30)
+    >>> [str(p) for p in cal.due(date(2024, 5, 1))]  # 2024-Q1 ended 31 March, +30 days
+    ['2023-Q1', '2023-Q2', '2023-Q3', '2023-Q4', '2024-Q1', '2023']
+    >>> cal.opens(Period.parse("2024-Q2")), cal.covers(Period.parse("2022-Q4"))
+    (datetime.date(2024, 7, 31), False)
+    """
+
+    first_quarter: Period
+    """The first quarter released; records dated before it are refused at ingest."""
+    cadence: Literal["quarterly"] = "quarterly"
+    """A release per quarter, and an annual release per calendar year."""
+    grace_days: int = Field(ge=0)
+    """A period is released once it ended this many days ago (late deliveries come in a revision)."""
+
+    @field_validator("first_quarter")
+    @classmethod
+    def _a_quarter(cls, v: Period) -> Period:
+        if not v.is_quarter:
+            raise ValueError("first_quarter is a quarter, like 2023-Q1")
+        return v
+
+    @property
+    def first_day(self) -> date:
+        """The first day of the calendar: no record may be dated before it."""
+        return self.first_quarter.first_day
+
+    def covers(self, period: Period) -> bool:
+        """Whether the calendar releases this quarter or year at all (a year: all its quarters)."""
+        return all(q >= self.first_quarter for q in period.quarters())
+
+    def opens(self, period: Period) -> date:
+        """The first day on which the period is released: its end plus the grace days."""
+        return period.last_day + timedelta(days=self.grace_days + 1)
+
+    def due(self, today: date) -> list[Period]:
+        """Every quarter, then every year, of the calendar that is open on `today`."""
+        quarters, years = [], []
+        q = self.first_quarter
+        while self.opens(q) <= today:
+            quarters.append(q)
+            q = q.next()
+        y = self.first_quarter.year_period
+        while self.opens(y) <= today:
+            years += [y] if self.covers(y) else []
+            y = y.next()
+        return quarters + years
 
 
 class Dataset(ConfigModel):
@@ -127,8 +182,8 @@ class ReleaseSpec(ConfigModel):
     """Level of the published intervals, e.g. 0.90."""
     unreliable_relative_half_width: float
     """A cell is flagged u when its interval's half-width exceeds this share of its value."""
-    grace_days: int
-    """A quarter is released once it ended this many days ago."""
+    calendar: Calendar
+    """The public release calendar."""
     datasets: dict[str, Dataset]
     """Dataset name → its persons and published tables."""
 

@@ -1,4 +1,5 @@
-"""The quarterly release flow, and the pipeline (ingest, then every complete quarter).
+"""The quarterly release flow, and the pipeline (ingest, then every period the public
+release calendar has opened: dp/release_spec.yaml, never the data).
 
 A release is looked up in the ledger first: a published one is returned as it is (no noise
 is drawn); one that was charged but not published (a crash, a retried task) is published
@@ -7,7 +8,7 @@ from its stored measurements; only otherwise are the quarter's persons measured.
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -51,18 +52,6 @@ class ReleaseSummary:
     rho: float
     epsilon: float
     folder: str
-
-
-def complete_quarters(con, today: date, grace_days: int) -> list[Period]:
-    """Quarters with persons or screenings whose end is at least grace_days past."""
-    found = {q for (q,) in con.sql("SELECT DISTINCT first_quarter FROM linked.persons").fetchall()}
-    found |= {
-        q
-        for (q,) in con.sql(
-            "SELECT DISTINCT year(screening_date) || '-Q' || quarter(screening_date) FROM harmonised.screenings"
-        ).fetchall()
-    }
-    return sorted(p for p in map(Period.parse, found) if p.last_day + timedelta(days=grace_days) < today)
 
 
 def coverage(con, period: Period) -> pd.DataFrame:
@@ -245,8 +234,15 @@ def release_quarter(
     today: date | None = None,
 ) -> ReleaseSummary:
     """Publish the quarter's (or year's) release, measuring it only if it never was.
-    A period is released once complete (ended grace_days ago), unless forced."""
+    A period is released once the calendar opens it (its end plus the grace days), unless
+    forced; a period outside the calendar never is, and a year only after its quarters."""
     ledger.ensure(con)
+    calendar = release_spec().calendar
+    if not calendar.covers(period):
+        raise ReleaseStateError(
+            f"{period} is outside the release calendar, which starts in {calendar.first_quarter} "
+            "(dp/release_spec.yaml): nothing is released for it"
+        )
     prior = ledger.latest(con, period)
     if prior and prior.status is ledger.Status.MEASURED:  # charged, not published: publish what is stored
         if revise:
@@ -260,11 +256,17 @@ def release_quarter(
         return _summary(prior, "already published", False, settings.release_dir / prior.release_id)
     if revise and prior is None:
         raise ReleaseStateError(f"{period} has no published release to revise; release it first")
-    ready = period.last_day + timedelta(days=release_spec().grace_days)
-    if not force and ready >= (today or date.today()):
+    opens = calendar.opens(period)
+    if not force and opens > (today or date.today()):
         raise ReleaseStateError(
-            f"{period} is not complete yet: releases open on {ready + timedelta(days=1)} "
+            f"{period} is not complete yet: releases open on {opens} "
             "(late deliveries have that long to arrive); use --force to release earlier"
+        )
+    missing = [str(q) for q in period.quarters() if period.is_year and not ledger.is_published(con, q)]
+    if missing:
+        raise ReleaseStateError(
+            f"the annual release of {period} measures its persons after their quarters: "
+            f"release {', '.join(missing)} first (`thb pipeline run` releases them in order)"
         )
     revision = prior.revision + 1 if prior else 1
     release = _measure_year(con, period, revision) if period.is_year else _measure_and_charge(con, period, revision)
@@ -282,11 +284,13 @@ def _summary(release: ledger.Release, status: str, noise_drawn: bool, folder: Pa
         not isinstance(state.result(raise_on_failure=False), ThbError)  # ours: a retry would say the same
     ),
 )
-def release_task(settings: Settings, period: Period, revise: bool = False, force: bool = False) -> ReleaseSummary:
+def release_task(
+    settings: Settings, period: Period, revise: bool = False, force: bool = False, today: date | None = None
+) -> ReleaseSummary:
     """Safe to retry: a charged release is published from its stored noise, never re-measured."""
     con = connect(settings.warehouse)
     try:
-        summary = release_quarter(con, settings, period, revise, force)
+        summary = release_quarter(con, settings, period, revise, force, today)
     finally:
         con.close()
     get_run_logger().info("%s: %s (ρ = %.4g)", summary.release_id, summary.status, summary.rho)
@@ -306,33 +310,21 @@ class PipelineSummary:
 
     ingest: IngestSummary
     releases: list[ReleaseSummary]
-    complete_quarters: list[str]
+    due: list[str]  # the periods the calendar had opened, quarters then years
 
 
 @flow(name="pipeline")
 def pipeline(data_dir: Path | None = None, today: date | None = None) -> PipelineSummary:
-    """Ingest, then release every complete quarter not yet released (`thb pipeline run`;
-    the quarterly-release deployment)."""
+    """Ingest, then release every period the calendar has opened that is not yet released,
+    quarters first, then years (`thb pipeline run`; the quarterly-release deployment)."""
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     ingested = ingest(settings.data_dir)
+    due = release_spec().calendar.due(today or date.today())
     con = connect(settings.warehouse)
     try:
         ledger.ensure(con)
-        quarters = complete_quarters(con, today or date.today(), release_spec().grace_days)
-        todo = [q for q in quarters if not ledger.is_published(con, q)]
+        todo = [p for p in due if not ledger.is_published(con, p)]
     finally:
         con.close()
-    released = [release_task(settings, q) for q in todo]
-    years = sorted({q.year_period for q in quarters if all(p in quarters for p in q.year_period.quarters())})
-    con = connect(settings.warehouse)
-    try:
-        years = [
-            y
-            for y in years
-            if y.last_day + timedelta(days=release_spec().grace_days) < (today or date.today())
-            and not ledger.is_published(con, y)
-        ]
-    finally:
-        con.close()
-    released += [release_task(settings, y) for y in years]
-    return PipelineSummary(ingested, released, [str(q) for q in quarters])
+    released = [release_task(settings, p, today=today) for p in todo]
+    return PipelineSummary(ingested, released, [str(p) for p in due])

@@ -3,6 +3,7 @@ conftest.py files). Test modules import from here, never from each other or from
 
 import csv
 import io
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -10,6 +11,7 @@ import duckdb
 from connectors.mapping import load_sources
 
 SEED, SCALE = 11, 0.05  # the shared simulated world (the `world` fixture)
+RELEASED_ON = date(2026, 2, 1)  # `released`: the calendar then holds 2023-Q1 .. 2025-Q4 and 2023 .. 2025
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = load_sources()
 

@@ -373,7 +373,7 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
 
 @pipeline_app.command("run")
 def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs.")):
-    """Ingest, then release every complete quarter not yet released. No server needed."""
+    """Ingest, then release every period the public calendar has opened and not yet released. No server needed."""
     _quiet_prefect(verbose)
     from pipelines.progress import reporting
     from pipelines.release import pipeline
@@ -390,7 +390,7 @@ def pipeline_run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Sh
     for r in summary.releases:
         _print_release(r)
     if not summary.releases:
-        console.print("No complete quarter is waiting for a release.")
+        console.print("No period of the release calendar is waiting for a release.")
     console.print(f"Release database: [bold]{escape(str(settings.release_dir / 'thb_release.duckdb'))}[/]")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from simulator import simulate
-from tests.helpers import SCALE, SEED
+from tests.helpers import RELEASED_ON, SCALE, SEED
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +58,10 @@ def ingested(world, tmp_path_factory, prefect_harness) -> Path:
 
 @pytest.fixture(scope="session")
 def released(ingested) -> Path:
-    """The ingested world with every complete quarter released (read-only for tests)."""
+    """The ingested world released as the calendar stood on RELEASED_ON (read-only for tests)."""
     from pipelines.release import pipeline
 
-    pipeline(ingested)
+    pipeline(ingested, today=RELEASED_ON)
     return ingested
 
 

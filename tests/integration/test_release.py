@@ -228,6 +228,36 @@ def test_a_released_person_stays_in_their_quarter(one_source_released):
     assert str(got[0][2]) == "2024-01-15"
 
 
+def test_the_calendar_not_the_data_decides_what_is_released(world, tmp_path, prefect_harness):
+    """A record dated before the calendar is refused at ingest (its file quarantined, with the
+    reason), and the calendar's quarters are released even with no record at all (as zeros)."""
+    from datetime import date
+
+    from pipelines.release import pipeline
+
+    folder = world / "landing/DE/DE-POL-BKA"
+    header, row = read_rows(next(folder.glob("bka_lagebild_*.csv")), "DE-POL-BKA")[:2]
+    row[header.index(col("DE-POL-BKA", "reference_date"))] = "10.02.2019"
+    data = tmp_path / "data"
+    (data / "landing/DE/DE-POL-BKA").mkdir(parents=True)
+    write_rows(data / "landing/DE/DE-POL-BKA/bka_lagebild_2019.csv", "DE-POL-BKA", [header, row])
+    summary = pipeline(data, today=date(2023, 8, 1))  # 2023-Q2 opened on 31 July
+    assert summary.ingest.total["quarantined"] == 1
+    report = json.loads(next((data / "quarantine").rglob("*.report.json")).read_text())
+    (failure,) = [f for f in report["failures"] if f.get("field") == "reference_date"]
+    assert "calendar" in failure["description"]
+    assert summary.due == ["2023-Q1", "2023-Q2"]
+    assert sorted(table(data, "releases").release_id) == ["2023-Q1.1", "2023-Q2.1"]
+    cov = table(data, "coverage")
+    assert not cov.delivered.any()  # nothing for 2023: the zeros are explained
+    con = connect(Settings(data_dir=data).warehouse)
+    with pytest.raises(ReleaseStateError, match="outside the release calendar"):
+        release_quarter(con, Settings(data_dir=data), Period.parse("2019-Q1"), force=True)
+    with pytest.raises(ReleaseStateError, match="release 2023-Q3, 2023-Q4 first"):
+        release_quarter(con, Settings(data_dir=data), Period.parse("2023"), force=True)
+    con.close()
+
+
 def test_an_incomplete_quarter_is_not_released(one_source_released):
     from datetime import date
 
@@ -247,7 +277,7 @@ def test_publication_ignores_interrupted_attempts_and_foreign_folders(released, 
     shutil.copytree(folder / "2025-Q3.1", folder / ".2025-Q3.1.partial-999")  # a crash before the rename
     (folder / ".thb_release.duckdb.999").write_bytes(b"half a database")
     rebuild_database(folder)
-    assert len(table(tmp_path, "releases")) == 15  # 12 quarters and 3 years
+    assert len(table(tmp_path, "releases")) == 15  # 12 quarters and 3 years, on RELEASED_ON
     assert not (folder / ".thb_release.duckdb.999").exists()
     tables = {"releases": pd.read_parquet(folder / "2025-Q3.1/releases.parquet").assign(rho=0.3)}
     with pytest.raises(ReleaseStateError, match="another measurement"):
