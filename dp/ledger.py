@@ -7,12 +7,12 @@
 - a release that would exceed the quarter's or the year's cap is refused, writing nothing.
 
 A person counts in the quarter of their first record, and that quarter is frozen when it is
-first measured (`ledger.person_quarters`): a late record with an earlier date does not move
-a released person into another quarter. So the case tables of different quarters hold
-disjoint persons, and a person's loss in a year is what their quarter spent on cases (all
-revisions), plus what every quarter of the year spent on screenings (screening rows are not
-linked to persons: an applicant may be screened in any quarter), plus the year's annual
-tables. The year cap bounds that sum.
+first measured, or when the person's year is (`ledger.person_quarters`): a late record with
+an earlier date does not move a measured person into another quarter or year. So the case
+tables of different quarters hold disjoint persons, and a person's loss in a year is what
+their quarter spent on cases (all revisions), plus what every quarter of the year spent on
+screenings (screening rows are not linked to persons: an applicant may be screened in any
+quarter), plus the year's annual tables. The year cap bounds that sum.
 """
 
 import dataclasses
@@ -58,7 +58,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS ledger.person_quarters (
         reporting_country VARCHAR NOT NULL,
         person_id VARCHAR NOT NULL,         -- PRIVATE: as in linked.persons
-        quarter VARCHAR NOT NULL,           -- frozen when the quarter was first measured
+        quarter VARCHAR NOT NULL,           -- frozen when the quarter, or the year, was first measured
         release_id VARCHAR NOT NULL,
         PRIMARY KEY (reporting_country, person_id)
     )""",
@@ -246,14 +246,15 @@ def record(
                     for c in charges
                 ],
             )
-        if release.scope.is_quarter:  # the quarter's persons stay in it, whatever arrives later
-            con.execute(
-                """INSERT INTO ledger.person_quarters
-                SELECT reporting_country, person_id, ?, ? FROM linked.persons p WHERE first_quarter = ?
-                AND NOT EXISTS (SELECT 1 FROM ledger.person_quarters f
-                                WHERE f.reporting_country = p.reporting_country AND f.person_id = p.person_id)""",
-                [str(release.scope), release.release_id, str(release.scope)],
-            )
+        # the measured persons stay in their quarter and year, whatever arrives later
+        column = "first_quarter" if release.scope.is_quarter else "CAST(first_year AS VARCHAR)"
+        con.execute(
+            f"""INSERT INTO ledger.person_quarters
+            SELECT reporting_country, person_id, first_quarter, ? FROM linked.persons p WHERE {column} = ?
+            AND NOT EXISTS (SELECT 1 FROM ledger.person_quarters f
+                            WHERE f.reporting_country = p.reporting_country AND f.person_id = p.person_id)""",  # noqa: S608 (one of two constants)
+            [release.release_id, str(release.scope)],
+        )
         if measurements:
             con.executemany(
                 "INSERT INTO ledger.measurements VALUES (?, ?, ?, ?, ?)",

@@ -4,13 +4,14 @@ capture histories (per country and year, which sources saw each person).
 Within a reporting country, records that share a person_key, or whose identity encodings
 the matching puts together (pipelines/match.py, docs/linkage.md), are one person; a record
 with neither is its own person (linked.record_persons says which person each record is).
-A person belongs to the quarter of their first record, frozen once that quarter is measured
-for a release (ledger.person_quarters): a late record
-with an earlier date does not move a released person.
-Capture histories count a person in the year of their first record, captured by the
-sources that recorded them in that year: a closed year's table does not change when
-later years arrive. Only linkable persons (a key or an encoding) have a history: a record
-with neither cannot be found on another list, and counting it as a person of its own would hide overlaps and
+A person belongs to the quarter of their first record, frozen once that quarter, or their
+year, is measured for a release (ledger.person_quarters): a late record with an earlier
+date does not move a measured person.
+Capture histories count a person in their (frozen) year, captured by the sources that
+recorded them in that year: a closed year's table does not change when later years arrive,
+and a late record of an earlier year does not move a measured person out of it. Only
+linkable persons (a key or an encoding) have a history: a record with neither cannot be
+found on another list, and counting it as a person of its own would hide overlaps and
 inflate the estimate of the unseen (docs/mse.md).
 """
 
@@ -62,20 +63,25 @@ def _pick(field: str, known: str, order: str) -> str:
 
 def persons_sql() -> str:
     """One row per person and country from harmonised.case_records; the precedence of source
-    types is bound as $ranks."""
+    types is bound as $ranks. A person's quarter and year are those frozen in
+    ledger.person_quarters if they were ever measured, else those of their first record; the
+    sources of their capture history are those that recorded them in that year."""
     by_source = "(rank, reference_date, source_id, record_id)"
     by_date = "(reference_date, rank, source_id, record_id)"
     coded = [_pick(f, f"{f} <> 'unknown'", by_source) for f in ("exploitation_form", "route_stage", "gender")]
     return f"""
     WITH k AS (
-        SELECT c.*, r.person_id, list_position($ranks, source_type) AS rank
-        FROM harmonised.case_records c JOIN linked.record_persons r USING (reporting_country, source_id, record_id)),
-    r AS (SELECT *, year(reference_date) = year(min(reference_date) OVER (PARTITION BY reporting_country, person_id))
-                    AS in_first_year FROM k)
+        SELECT c.*, r.person_id, list_position($ranks, source_type) AS rank, f.quarter AS frozen_quarter
+        FROM harmonised.case_records c JOIN linked.record_persons r USING (reporting_country, source_id, record_id)
+        LEFT JOIN ledger.person_quarters f USING (reporting_country, person_id)),
+    r AS (SELECT *, coalesce(CAST(left(frozen_quarter, 4) AS INTEGER),
+                             year(min(reference_date) OVER (PARTITION BY reporting_country, person_id))) AS person_year
+          FROM k)
     SELECT reporting_country, person_id, bool_or(person_key IS NOT NULL OR identity_encoding IS NOT NULL) AS linkable,
            min(reference_date) AS first_date,
-           year(min(reference_date)) || '-Q' || quarter(min(reference_date)) AS first_quarter,
-           year(min(reference_date)) AS first_year,
+           coalesce(any_value(frozen_quarter), year(min(reference_date)) || '-Q' || quarter(min(reference_date)))
+               AS first_quarter,
+           any_value(person_year) AS first_year,
            CASE WHEN bool_or(status = 'identified') THEN 'identified' ELSE 'presumed' END AS status,
            {", ".join(coded)},
            {_pick("age_group", "age_group <> 'unknown'", by_date)},
@@ -87,7 +93,9 @@ def persons_sql() -> str:
            min(identification_date) AS identification_date,
            count(*) AS n_records,
            list(DISTINCT source_id ORDER BY source_id) AS sources,
-           list(DISTINCT source_id ORDER BY source_id) FILTER (WHERE in_first_year) AS sources_first_year
+           coalesce(list(DISTINCT source_id ORDER BY source_id) FILTER (WHERE year(reference_date) = person_year), [])
+               AS sources_first_year,
+           any_value(frozen_quarter) IS NOT NULL AS quarter_frozen
     FROM r GROUP BY reporting_country, person_id"""  # noqa: S608 (generated from constants)
 
 
@@ -150,12 +158,7 @@ def link(
         con.sql("CREATE OR REPLACE TABLE linked.record_persons AS SELECT * FROM __record_persons")
         con.unregister("__record_persons")
         con.execute(
-            f"""CREATE OR REPLACE TABLE linked.persons AS
-            SELECT p.* REPLACE ({fill}, coalesce(f.quarter, p.first_quarter) AS first_quarter,
-                                coalesce(CAST(left(f.quarter, 4) AS INTEGER), p.first_year) AS first_year),
-                   f.quarter IS NOT NULL AS quarter_frozen
-            FROM ({persons_sql()}) p
-            LEFT JOIN ledger.person_quarters f USING (reporting_country, person_id)""",  # noqa: S608 (constants)
+            f"CREATE OR REPLACE TABLE linked.persons AS SELECT * REPLACE ({fill}) FROM ({persons_sql()})",  # noqa: S608 (constants)
             {"ranks": precedence()},
         )
         con.sql(f"""CREATE OR REPLACE TABLE linked.capture_histories AS

@@ -4,6 +4,7 @@ the stored noise, revisions, caps, and exports that validate."""
 import hashlib
 import itertools
 import json
+import re
 import shutil
 
 import duckdb
@@ -226,6 +227,74 @@ def test_a_released_person_stays_in_their_quarter(one_source_released):
     assert got[0][0] == quarter
     assert got[0][1]
     assert str(got[0][2]) == "2024-01-15"
+
+
+def test_a_measured_person_keeps_their_year_and_its_history(one_source_released, world):
+    """The annual release freezes its persons' year: a late record of the year before moves
+    neither a person first measured by the year nor one measured in a quarter, and the
+    sources of their capture history stay those that saw them in their year."""
+    from pipelines.ingest import ingest
+
+    data, release = one_source_released
+    bka, kok = data / "landing/DE/DE-POL-BKA", data / "landing/DE/DE-NGO-KOK"
+
+    def rows_of(folder, source_id):
+        files = sorted(folder.glob("*.csv"))
+        return read_rows(files[0], source_id)[0], [r for f in files for r in read_rows(f, source_id)[1:]]
+
+    def late(folder, source_id, name, row, record_id, day, encoding):
+        header = rows_of(folder, source_id)[0]
+        row = list(row)
+        row[header.index(col(source_id, "record_id"))] = record_id
+        row[header.index(col(source_id, "reference_date"))] = day
+        row[header.index(col(source_id, "identity_encoding"))] = encoding
+        write_rows(folder / name, source_id, [header, row])
+
+    def person(record_id):
+        con = connect(Settings(data_dir=data).warehouse, read_only=True)
+        try:
+            return con.execute(
+                """SELECT p.person_id, first_quarter, first_year, quarter_frozen, sources_first_year
+                FROM linked.persons p JOIN linked.record_persons r USING (reporting_country, person_id)
+                WHERE r.record_id = ?""",
+                [record_id],
+            ).fetchall()[0]
+        finally:
+            con.close()
+
+    header, rows = rows_of(bka, "DE-POL-BKA")
+    kok_header, kok_rows = rows_of(kok, "DE-NGO-KOK")
+    con = connect(Settings(data_dir=data).warehouse, read_only=True)
+    record, year = con.sql(  # a person the police and the NGO both saw in one year, and never before
+        """SELECT r.record_id, p.first_year FROM linked.persons p
+        JOIN linked.record_persons r USING (reporting_country, person_id)
+        WHERE p.first_year > 2023 AND p.sources_first_year = ['DE-NGO-KOK', 'DE-POL-BKA']
+        AND p.sources = ['DE-NGO-KOK', 'DE-POL-BKA'] AND r.source_id = 'DE-NGO-KOK' ORDER BY r.record_id LIMIT 1"""
+    ).fetchall()[0]
+    con.close()
+    (seen,) = [r for r in kok_rows if r[kok_header.index(col("DE-NGO-KOK", "record_id"))] == record]
+    enc = kok_header.index(col("DE-NGO-KOK", "identity_encoding"))
+    for q in Period(year).quarters():
+        release(str(q))
+    # a person first recorded after their quarter was released (an encoding no DE record has)
+    newcomer = next(
+        m.group(0).decode()
+        for f in sorted((world / "landing/AT").rglob("*.*"))
+        for m in [re.search(rb"v2:[A-Za-z0-9+/]{342}==:[A-Za-z0-9+/=]*:[A-Za-z0-9+/=]*", f.read_bytes())]
+        if m
+    )
+    late(bka, "DE-POL-BKA", "bka_lagebild_late1.csv", rows[0], "BKA-LATE-1", f"10.05.{year}", newcomer)
+    assert ingest(data).total["loaded"] == 1
+    assert person("BKA-LATE-1")[1:4] == (f"{year}-Q2", year, False)
+    assert release(str(year)).noise_drawn
+    # late records of the year before: the newcomer again, and the person both sources saw
+    late(bka, "DE-POL-BKA", "bka_lagebild_late2.csv", rows[0], "BKA-LATE-2", f"15.12.{year - 1}", newcomer)
+    late(kok, "DE-NGO-KOK", "kok_datenerhebung_late.csv", seen, "KOK-LATE-1", f"20.11.{year - 1}", seen[enc])
+    assert ingest(data).total["loaded"] == 2
+    assert person("BKA-LATE-2") == person("BKA-LATE-1")  # one person
+    assert person("BKA-LATE-1")[1:] == (f"{year}-Q2", year, True, ["DE-POL-BKA"])
+    assert person("KOK-LATE-1") == person(record)  # one person
+    assert person(record)[2:] == (year, True, ["DE-NGO-KOK", "DE-POL-BKA"])
 
 
 def test_the_calendar_not_the_data_decides_what_is_released(world, tmp_path, prefect_harness):

@@ -1,7 +1,7 @@
 """The linkage (pipelines/link.py) on random records, against a plain pandas computation of
 what docs/warehouse.md and pipelines/linkage.yaml say: one person per key and country, a
 keyless record its own person, the first quarter (or the frozen one), the reconciled
-attributes by source-type precedence, and the capture histories of the first year."""
+attributes by source-type precedence, and the capture histories of the person's (frozen) year."""
 
 import datetime as dt
 
@@ -77,7 +77,9 @@ def expected_persons(records: pd.DataFrame, frozen: dict[tuple[str, str], str]) 
     known = r.replace({f: {"unknown": None} for f in ("exploitation_form", "route_stage", "gender", "age_group")})
     by_source, by_date = known.sort_values(BY_SOURCE).groupby(keys), known.sort_values(BY_DATE).groupby(keys)
     first = r.groupby(keys).reference_date.min().rename("first")
-    in_first_year = r.join(first, on=keys).pipe(lambda x: x[x.reference_date.dt.year == x["first"].dt.year])
+    year = first.dt.year.rename("year")  # the first record's year, unless the person's quarter is frozen
+    year = pd.Series([int(frozen[k][:4]) if k in frozen else y for k, y in year.items()], index=year.index, name="year")
+    in_first_year = r.join(year, on=keys).pipe(lambda x: x[x.reference_date.dt.year == x["year"]])
     flags = r.groupby(keys).referred_to_assistance
     p = pd.DataFrame(
         {
@@ -99,6 +101,7 @@ def expected_persons(records: pd.DataFrame, frozen: dict[tuple[str, str], str]) 
     ).reset_index()
     for f in ("exploitation_form", "route_stage", "gender", "age_group"):
         p[f] = p[f].fillna("unknown")
+    p["sources_first_year"] = [s if isinstance(s, list) else [] for s in p.sources_first_year]  # none that year
     p["status"] = p.status.map({True: "identified", False: "presumed"})
     computed = p.first_date.map(lambda d: f"{d.year}-Q{(d.month - 1) // 3 + 1}")
     p["first_quarter"] = [
