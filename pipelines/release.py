@@ -55,10 +55,13 @@ class ReleaseSummary:
 
 
 def coverage(con, period: Period) -> pd.DataFrame:
-    """Which registered sources delivered a file for the period (no record counts: they would
-    be small unprotected counts)."""
+    """Which registered sources delivered a file for the period: one arrived, whatever its
+    contents (loaded or quarantined: an outcome would be a fact about the records). No record
+    counts: they would be small unprotected counts."""
     delivered: dict[str, int] = {}
-    for source_id, path in con.sql("SELECT source_id, path FROM landing.manifest WHERE status = 'loaded'").fetchall():
+    for source_id, path in con.sql(
+        "SELECT DISTINCT source_id, path FROM landing.manifest WHERE source_id IS NOT NULL"
+    ).fetchall():
         m = re.search(r"\d{4}-Q[1-4]", Path(path).name)
         if m and Period.parse(m.group(0)) == period:
             delivered[source_id] = delivered.get(source_id, 0) + 1

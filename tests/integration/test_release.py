@@ -408,6 +408,26 @@ def test_coverage_names_every_source_and_no_record_count(released):
     }
 
 
+def test_a_quarantined_file_still_counts_as_delivered(make_data, prefect_harness):
+    """Coverage says a file arrived for the period, whatever its contents: a file quarantined
+    for one bad record is delivered (its outcome would be a fact about the records)."""
+    from pipelines.ingest import ingest
+    from pipelines.release import coverage
+
+    data = make_data("DE-POL-BKA")
+    (path,) = (data / "landing/DE/DE-POL-BKA").glob("*2024-Q1*")
+    rows = read_rows(path, "DE-POL-BKA")
+    rows[1][rows[0].index(col("DE-POL-BKA", "gender"))] = "not a gender"
+    write_rows(path, "DE-POL-BKA", rows)
+    assert ingest(data).total["quarantined"] == 1
+    con = connect(Settings(data_dir=data).warehouse, read_only=True)
+    cov = coverage(con, Period.parse("2024-Q1")).set_index("source_id")
+    con.close()
+    assert cov.loc["DE-POL-BKA", "delivered"]
+    assert cov.loc["DE-POL-BKA", "files"] == 1
+    assert not cov.loc["DE-NGO-KOK", "delivered"]
+
+
 def test_the_release_database_holds_no_private_column(released):
     con = duckdb.connect(str(released / "release/thb_release.duckdb"), read_only=True)
     columns = {c for (c,) in con.sql("SELECT column_name FROM information_schema.columns").fetchall()}
