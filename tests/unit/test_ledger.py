@@ -11,7 +11,8 @@ from thb.periods import Period
 def test_the_year_cap_counts_a_quarter_every_quarters_screenings_and_annual_tables(tmp_path):
     con = connect(tmp_path / "w.duckdb")
     con.sql(
-        "CREATE TABLE linked.persons (reporting_country VARCHAR, person_id VARCHAR, first_quarter VARCHAR, first_year INTEGER)"
+        "CREATE TABLE linked.persons "
+        "(reporting_country VARCHAR, person_id VARCHAR, first_quarter VARCHAR, first_year INTEGER)"
     )
     spec = release_spec()
     b = spec.budget
