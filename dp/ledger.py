@@ -79,6 +79,10 @@ class BudgetExceeded(BudgetError):
     """The release would spend more than a cap allows; nothing was measured."""
 
 
+class LedgerMismatch(BudgetError):
+    """The ledger does not hold what the published releases say they spent; nothing was measured."""
+
+
 class Status(StrEnum):
     """Where a release is in its life: charged with its noise stored, then published."""
 
@@ -180,6 +184,24 @@ def year_load(
     linked = max(sum(v for k, v in q.items() if k in LINKED) for q in quarters)
     unlinked = sum(v for q in quarters for k, v in q.items() if k not in LINKED)
     return linked + unlinked + sum(spend(year).values())
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, published: dict[str, float]) -> None:
+    """Refuse (LedgerMismatch) unless every published release, {release_id: ρ} as its own
+    record states it, is charged in the ledger with that ρ. A ledger restored from an old
+    backup, or one beside another warehouse's releases, would otherwise let new releases
+    spend what was already spent. Run before any charge."""
+    charged = {r.release_id: r.rho for r in releases(con)}
+    missing = sorted(i for i in published if i not in charged)
+    different = sorted(i for i in published if i in charged and abs(charged[i] - published[i]) > 1e-12)
+    if missing or different:
+        problems = [f"{', '.join(missing)} published but not charged in the ledger"] if missing else []
+        problems += [f"{', '.join(different)} charged with another ρ than published"] if different else []
+        raise LedgerMismatch(
+            f"the ledger does not match the published releases ({'; '.join(problems)}). It may have "
+            "been restored from an old backup, or belong to another warehouse: restore the ledger "
+            "that published them before releasing more. Nothing was measured."
+        )
 
 
 def check_caps(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec, scope: Period, charges: dict[str, float]) -> None:

@@ -156,13 +156,31 @@ def _same_release(folder: Path, release: pd.DataFrame) -> None:
 TABLES = ("counts", "screenings", "releases", "coverage", "estimates")
 
 
-def rebuild_database(release_dir: Path) -> Path:
-    """release/thb_release.duckdb from every published folder, swapped in whole."""
-    folders = sorted(
+def published_folders(release_dir: Path) -> list[Path]:
+    """Every complete release folder (interrupted attempts and stray files left out)."""
+    if not release_dir.is_dir():
+        return []
+    return sorted(
         p
         for p in release_dir.iterdir()
         if p.is_dir() and not p.name.startswith(".") and (p / "datapackage.json").exists()
     )
+
+
+def published_spend(release_dir: Path) -> dict[str, float]:
+    """What each published release says it spent, {release_id: ρ}: its own public record."""
+    out: dict[str, float] = {}
+    for folder in published_folders(release_dir):
+        for release_id, rho in pd.read_parquet(folder / "releases.parquet", columns=["release_id", "rho"]).itertuples(
+            index=False
+        ):
+            out[release_id] = float(rho)
+    return out
+
+
+def rebuild_database(release_dir: Path) -> Path:
+    """release/thb_release.duckdb from every published folder, swapped in whole."""
+    folders = published_folders(release_dir)
     for stale in release_dir.glob(f".{DB_NAME}.*"):  # a database build interrupted earlier
         stale.unlink(missing_ok=True)
     tmp = release_dir / f".{DB_NAME}.{os.getpid()}"

@@ -21,7 +21,7 @@ from data_contracts.codelists import codes
 from dp import estimates, ledger
 from dp.measure import gaussian, joint_counts, loss, marginal_name, marginal_of, measure, plan
 from dp.postprocess import cube
-from dp.publish import rebuild_database, write_folder
+from dp.publish import published_spend, rebuild_database, write_folder
 from dp.spec import release_spec, spec_hash
 from pipelines.ingest import IngestSummary, ingest
 from pipelines.warehouse import connect
@@ -271,6 +271,7 @@ def release_quarter(
             f"the annual release of {period} measures its persons after their quarters: "
             f"release {', '.join(missing)} first (`thb pipeline run` releases them in order)"
         )
+    ledger.reconcile(con, published_spend(settings.release_dir))  # before any charge
     revision = prior.revision + 1 if prior else 1
     release = _measure_year(con, period, revision) if period.is_year else _measure_and_charge(con, period, revision)
     return _summary(release, "published", True, _publish(con, settings, release))

@@ -327,6 +327,22 @@ def test_the_calendar_not_the_data_decides_what_is_released(world, tmp_path, pre
     con.close()
 
 
+def test_a_ledger_that_forgot_a_published_release_refuses_to_charge(one_source_released):
+    """A ledger restored from a backup older than a published release would let new releases
+    spend its budget again: it is checked against the releases' own records first."""
+    data, release = one_source_released
+    release("2025-Q1")
+    con = connect(Settings(data_dir=data).warehouse)
+    for t in ("measurements", "charges", "releases"):  # the backup was taken before 2025-Q1.1
+        con.execute(f"DELETE FROM ledger.{t} WHERE release_id = '2025-Q1.1'")  # noqa: S608 (constants)
+    with pytest.raises(ledger.LedgerMismatch, match="2025-Q1.1 published but not charged"):
+        release_quarter(con, Settings(data_dir=data), Period.parse("2025-Q2"))
+    with pytest.raises(ledger.LedgerMismatch):
+        release_quarter(con, Settings(data_dir=data), Period.parse("2025-Q1"))
+    assert ledger.releases(con) == []  # nothing was charged
+    con.close()
+
+
 def test_an_incomplete_quarter_is_not_released(one_source_released):
     from datetime import date
 
