@@ -5,7 +5,7 @@ sensitivity (a "person" adding several rows to one cell, the loss stated for one
 computed chance that each verdict comes out wrong, and the run time.
 
     python benchmarks/dp_audit.py                            # a fresh world at scale 0.4 (~10 min)
-    python benchmarks/dp_audit.py --data-dir data            # an ingested data directory
+    python benchmarks/dp_audit.py --data-dir data            # an ingested simulated world (make demo)
     python benchmarks/dp_audit.py --audits 1:2000 5:1500     # rows:runs, here the tests' audits
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 from dp.audit import audit, effective_mu, failure_probability
 from dp.measure import joint_counts, plan
 from dp.spec import release_spec
+from simulator.guard import require_simulated
 from thb.periods import Period
 
 
@@ -27,6 +28,7 @@ def busiest(data: Path, dataset) -> tuple[str, str, np.ndarray]:
     """The country-quarter with the most persons, and its joint counts."""
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
+        require_simulated(data, con)  # it prints a true count
         area, period = con.sql(
             "SELECT reporting_country, first_quarter FROM linked.persons GROUP BY ALL ORDER BY count(*) DESC LIMIT 1"
         ).fetchall()[0]

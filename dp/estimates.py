@@ -153,15 +153,19 @@ def table(
 def versus_truth(data_dir, sources: Sources, spec: ReleaseSpec, min_seen: int = 200, seed: int = 2025) -> pd.DataFrame:
     """For an ingested simulated world (data_dir/truth/ beside its warehouse): each country
     and year with at least `min_seen` persons seen, measured, estimated and compared with
-    the true number of victims (those who entered that year, seen or not)."""
+    the true number of victims (those who entered that year, seen or not). Refuses a
+    warehouse that is not a simulated world (simulator/guard.py)."""
     import duckdb
 
-    victims = pd.read_parquet(f"{data_dir}/truth/victims.parquet")
-    truth = victims.groupby([victims.country, victims.entry_period.map(lambda q: Period.parse(q).year)]).size()
+    from simulator.guard import require_simulated
+
     sigma = scale(spec)
     rows = []
     con = duckdb.connect(f"{data_dir}/warehouse.duckdb", read_only=True)
     try:
+        require_simulated(data_dir, con)  # its noise is charged to no ledger
+        victims = pd.read_parquet(f"{data_dir}/truth/victims.parquet")
+        truth = victims.groupby([victims.country, victims.entry_period.map(lambda q: Period.parse(q).year)]).size()
         for year in sorted(truth.index.get_level_values(1).unique()):
             true = histories(con, year, sources)
             noisy = measure(true, sigma)

@@ -74,3 +74,28 @@ def test_intervals_cover_the_true_number_of_victims(tmp_path, prefect_harness):
         covered += list(estimates.versus_truth(data, sources_by_country(), release_spec(), seed=seed).covered)
     assert len(covered) >= 30
     assert np.mean(covered) >= 0.85, covered
+
+
+def test_truth_comparisons_refuse_a_warehouse_that_is_not_a_simulated_world(ingested, world, tmp_path):
+    """versus_truth draws noise no ledger charges, and the benchmarks print true counts: on a
+    real warehouse (no truth, or records the simulator did not make) they refuse."""
+    import shutil
+
+    from simulator.guard import require_simulated
+    from thb.errors import UserInputError
+
+    data = tmp_path / "real"
+    data.mkdir()
+    shutil.copy(ingested / "warehouse.duckdb", data / "warehouse.duckdb")
+    with pytest.raises(UserInputError, match="not a simulated world"):
+        estimates.versus_truth(data, sources_by_country(), release_spec())
+    shutil.copytree(world / "truth", data / "truth")  # a truth beside a real warehouse
+    con = duckdb.connect(str(data / "warehouse.duckdb"))
+    require_simulated(data, con)  # every record is the simulator's
+    con.sql(
+        """INSERT INTO harmonised.case_records BY NAME
+        SELECT * REPLACE ('REAL-1' AS record_id) FROM harmonised.case_records LIMIT 1"""
+    )
+    con.close()
+    with pytest.raises(UserInputError, match="records the simulator did not make"):
+        estimates.versus_truth(data, sources_by_country(), release_spec())
