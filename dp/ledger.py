@@ -342,6 +342,33 @@ def budget_table(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec) -> list[Scop
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Promise:
+    """The promise to each person for one calendar year: the most their data has cost, over
+    every dataset and revision charged so far, and the cap it can never exceed. A person is
+    one person in one reporting country (docs/release.md says what a human recorded in k
+    countries, or split by linkage, costs)."""
+
+    year: int
+    rho: float  # zCDP: the worst case over the year's persons (year_load)
+    epsilon: float  # the same loss as (ε, δ)-DP
+    delta: float
+    rho_cap: float  # the yearly cap: no release may take a person beyond it
+    epsilon_cap: float
+
+
+def promise(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec, year: int) -> Promise:
+    """The per-person promise of one calendar year, from the ledger's charges."""
+    b = spec.budget
+    rho = year_load(con, Period(year))
+    return Promise(year, rho, epsilon_of(rho, b.delta), b.delta, b.rho_per_year, epsilon_of(b.rho_per_year, b.delta))
+
+
+def promises(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec) -> list[Promise]:
+    """The per-person promise of every calendar year with a charge, in order."""
+    return [promise(con, spec, y) for y in sorted({r.scope.year for r in releases(con)})]
+
+
 def now() -> datetime:
     """The time a release is charged, to the second (the published date)."""
     return datetime.now(UTC).replace(microsecond=0)

@@ -19,6 +19,19 @@ def _code_lists() -> str:
     return "\n".join(parts)
 
 
+def promise_text(facts: dict) -> str:
+    """The promise to each person, in words (from `facts["person"]`: dp/ledger.py Promise)."""
+    p = facts["person"]
+    return f"""**The promise to each person.** Over every dataset and revision of {p["year"]} released so
+far, this one included, the data of any one person has cost at most **ρ = {p["rho"]:.4g}**, that
+is **ε = {p["epsilon"]:.3g} at δ = {p["delta"]:g}**: their quarter's case tables (every revision),
+the screening tables of every quarter, and the year's capture histories. No release may take it
+beyond the yearly cap, ρ = {p["rho_cap"]:g} (ε = {p["epsilon_cap"]:.3g}). The unit is one person in one
+reporting country: a human recorded in k countries is k persons and carries up to k times this
+ρ; a human whose records linkage did not join within a country is several persons, and k
+of them in the same cells carry up to k² times it (group privacy)."""
+
+
 def methodology(release_id: str, facts: dict) -> str:
     """METHODOLOGY.md of a quarterly release: what is counted, the privacy loss spent and the
     measured tables (from `facts`, the release's row and its ledger charges), how to read an
@@ -38,7 +51,9 @@ released {facts["released_at"]}. Method version {spec.method_version}.
 ## What is counted
 
 A **person** in a reporting country: records that share a pseudonymous person key within a
-country are one person; a record without a key is its own person. Each person counts once
+country, or whose keyed identity encodings the warehouse's linkage matches (names and dates
+of birth never leave the providers), are one person; a record with neither is its own
+person. Each person counts once
 per country, in the quarter of their first record there, with one value per attribute
 (reconciled by a documented precedence rule: formal bodies before NGOs; status
 `identified` if any record says so). `counts` breaks persons down by status, form of
@@ -50,9 +65,7 @@ eight countries. Every cell of every table is published, zeros included.
 ## Privacy
 
 Differential privacy (zero-concentrated, zCDP), unit of privacy: one person in one
-reporting country (records sharing a pseudonymous key; a record without a key is its own
-person, so a human recorded with and without a key, or in two countries, is protected as a
-group of two). This release spent **ρ = {facts["rho"]:.4g}**, that is
+reporting country. This release spent **ρ = {facts["rho"]:.4g}**, that is
 **ε = {facts["epsilon"]:.3g} at δ = {facts["delta"]:g}**. Noise comes only from OpenDP's
 discrete Gaussian mechanism on integer counts; each measured table has L2 sensitivity 1.
 Countries hold disjoint persons and are measured in parallel; each person stays in the
@@ -60,6 +73,8 @@ quarter first released for them. The caps are ρ = {spec.budget.rho_per_quarter:
 per quarter and ρ = {spec.budget.rho_per_year:g} per person and year (their quarter's tables, every quarter's
 screenings, the year's annual tables). A published release is
 never recomputed; late records come in a new, charged revision.
+
+{promise_text(facts)}
 
 Measured tables (the rest are derived from them):
 
@@ -121,6 +136,8 @@ source. Where these fail, the estimate is biased; the interval does not include 
 (each person is in one cell; L2 sensitivity 1): this release spent ρ = {facts["rho"]:.4g},
 ε = {facts["epsilon"]:.3g} at δ = {facts["delta"]:g}, charged to the persons of
 {facts["time_period"]} under the yearly cap ρ = {spec.budget.rho_per_year:g}.
+
+{promise_text(facts)}
 
 **Reading the interval.** It is a BCa bootstrap interval from {e.nboot} resamples of the
 cases; each resample also receives fresh noise of the same, public distribution, so the

@@ -134,6 +134,12 @@ def write_folder(release_dir: Path, release_id: str, tables: dict[str, pd.DataFr
         "version": release_id,
         "created": facts["released_at"],
         "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/"}],
+        "privacy": {  # the promise to each person (dp/ledger.py Promise), as of this release
+            "unit": "one person in one reporting country",
+            "definition": "zero-concentrated differential privacy (zCDP); epsilon at delta by OpenDP's conversion",
+            "per_person_per_year": facts["person"],
+            "this_release": {"rho": facts["rho"], "epsilon": facts["epsilon"], "delta": facts["delta"]},
+        },
         "resources": resources,
     }
     (tmp / "datapackage.json").write_text(json.dumps(package, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ is drawn); one that was charged but not published (a crash, a retried task) is p
 from its stored measurements; only otherwise are the quarter's persons measured.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -176,6 +177,7 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
         tables["counts" if name == "cases" else name] = frame
     released_at = release.released_at.isoformat()
     previous = f"{period}.{release.revision - 1}" if release.revision > 1 else ""
+    person = ledger.promise(con, spec, period.year)  # this release and every other charge of its year
     tables["releases"] = pd.DataFrame(
         [
             {
@@ -190,6 +192,8 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
                 "published_at": released_at,
                 "method_version": spec.method_version,
                 "supersedes": previous,
+                "person_rho_year": person.rho,
+                "person_epsilon_year": person.epsilon,
             }
         ]
     )
@@ -221,6 +225,7 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
         "delta": release.delta,
         "released_at": released_at,
         "charges": charges,
+        "person": dataclasses.asdict(person),
     }
     folder = write_folder(settings.release_dir, release.release_id, tables, facts)
     rebuild_database(settings.release_dir)

@@ -318,7 +318,7 @@ def _preview() -> None:
 
 @app.command("ledger")
 def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
-    """The privacy budget spent and left, per quarter."""
+    """The privacy budget spent and left per quarter and year, and the promise to each person per year."""
     import duckdb
 
     from dp import ledger
@@ -328,7 +328,7 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
     with _our_errors():
         spec = release_spec()
     if not settings.warehouse.exists():
-        rows = []
+        rows, promises = [], []
     else:
         con = duckdb.connect(str(settings.warehouse), read_only=True)
         try:
@@ -339,6 +339,7 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                 ).fetchall()
             }
             rows = ledger.budget_table(con, spec) if "releases" in known else []
+            promises = ledger.promises(con, spec) if "releases" in known else []
         finally:
             con.close()
     if as_json:
@@ -351,6 +352,7 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
                         "delta": spec.budget.delta,
                     },
                     "scopes": [dataclasses.asdict(r) for r in rows],
+                    "per_person": [dataclasses.asdict(p) for p in promises],
                 },
                 indent=1,
             )
@@ -369,6 +371,17 @@ def ledger_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-reada
             f"{r.rho_left_year:.4g}",
         )
     console.print(table if rows else "Nothing has been released yet.")
+    if promises:
+        person = Table(title="The promise to each person: the most one person's data has cost in a year")
+        for col in ("year", "ρ", f"ε (δ = {spec.budget.delta:g})", "cap ρ", "cap ε"):
+            person.add_column(col, justify="right")
+        for p in promises:
+            person.add_row(str(p.year), f"{p.rho:.4g}", f"{p.epsilon:.3g}", f"{p.rho_cap:g}", f"{p.epsilon_cap:.3g}")
+        console.print(person)
+        console.print(
+            "One person in one reporting country, over every dataset and revision. A human recorded in k "
+            "countries carries up to k times this ρ; one that linkage split into k persons, up to k² times."
+        )
 
 
 @pipeline_app.command("run")

@@ -26,6 +26,8 @@ the interval of a sum is not the sum of the intervals; where a total is publishe
 **Privacy.** The unit protected is one person in one country. A quarter's release spends ρ (zero-concentrated
 differential privacy), also stated as ε at a tiny δ. A published release is never recomputed: asking again returns
 the same numbers. Late records come in a new revision, which spends more budget, within a cap per quarter and year.
+The promise to each person is below: the most one person's data has cost in a year, over every table and revision.
+A person recorded in two countries counts as two persons here, and carries up to twice that.
 
 **What is counted.** Persons recorded by NGOs, asylum services, police and other bodies, once per country, in the
 quarter of their first record: not all victims, most of whom are never identified (see Hidden victims).
@@ -54,5 +56,17 @@ def figure(f, state):
     return theme._layout(fig, "Privacy spent by each release (ε at δ = 10⁻⁶; lower is more private)", "ε")
 
 
+def promise(f) -> str:
+    """Per year, the most one person's data has cost over the releases shown (their newest statement)."""
+    if f.empty or "person_rho_year" not in f:
+        return ""
+    stated = f.dropna(subset=["person_rho_year"]).assign(year=f.time_period.str[:4])
+    newest = stated.sort_values(["published_at", "release_id"]).groupby("year").last()
+    rows = "\n".join(
+        f"| {year} | {r.person_rho_year:.3g} | {r.person_epsilon_year:.3g} |" for year, r in newest.iterrows()
+    )
+    return f"**The promise to each person, per year** (δ = 10⁻⁶)\n\n| year | ρ | ε |\n|---|---:|---:|\n{rows}\n"
+
+
 def extra(f, state, data):
-    return dcc.Markdown(EXPLAIN, className="explain")
+    return dcc.Markdown(promise(f) + EXPLAIN, className="explain")

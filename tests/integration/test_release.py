@@ -482,3 +482,53 @@ def test_intervals_cover_the_confidential_counts(realistic):
     assert len(positive) > 2000
     assert 0.87 <= positive.mean() <= 0.93, positive.mean()  # Feldman-Cousins: exact away from zero
     assert 0.90 <= zero.mean() <= 0.99, zero.mean()  # conservative at zero: the value stays in its interval
+
+
+def test_the_promise_to_each_person_is_stated_everywhere(released):
+    """The per-person loss of a year (their quarter's cases, every quarter's screenings, the
+    year's capture histories) is computed from the ledger and stated in the annual release's
+    METHODOLOGY.md, its datapackage, the releases table, `thb ledger` (human and --json) and the
+    dashboard's method page."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from dashboards.app import create_app
+    from tests.helpers import dash_call
+    from thb.cli import app
+
+    spec = release_spec()
+    b = spec.budget
+    con = connect(Settings(data_dir=released).warehouse, read_only=True)
+    promise = ledger.promise(con, spec, 2024)
+    con.close()
+    expected = b.release_rho * (b.shares["cases"] + 4 * b.shares["screenings"]) + spec.estimates.rho
+    assert expected * 0.99 <= promise.rho <= expected  # σ rounded up spends a little less
+    assert promise.epsilon == pytest.approx(ledger.epsilon_of(promise.rho, b.delta))
+    stated = f"ρ = {promise.rho:.4g}"
+    assert stated in (released / "release/2024.1/METHODOLOGY.md").read_text(encoding="utf-8")
+    package = json.loads((released / "release/2024.1/datapackage.json").read_text(encoding="utf-8"))
+    assert package["privacy"]["per_person_per_year"]["rho"] == pytest.approx(promise.rho)
+    assert package["privacy"]["per_person_per_year"]["rho_cap"] == b.rho_per_year
+    rel = table(released, "releases").set_index("release_id")
+    assert rel.loc["2024.1", "person_rho_year"] == pytest.approx(promise.rho)
+    assert rel.loc["2024-Q1.1", "person_rho_year"] < promise.rho  # what had been spent when it was published
+    env = {"THB_DATA_DIR": str(released), "COLUMNS": "200"}
+    out = CliRunner().invoke(app, ["ledger", "--json"], env=env)
+    per_person = {p["year"]: p for p in json.loads(out.stdout)["per_person"]}
+    assert per_person[2024]["rho"] == pytest.approx(promise.rho)
+    thb = Path(sys.executable).parent / "thb"
+    done = subprocess.run([thb, "ledger"], env={**os.environ, **env}, capture_output=True, text=True)
+    human = done.stdout + done.stderr  # tables go to stderr, --json to stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "promise to each person" in human
+    assert f"{promise.rho:.4g}" in human
+    page = dash_call(
+        create_app(released / "release/thb_release.duckdb"),
+        [("method-graph", "figure"), ("method-extra", "children"), ("url", "search")],
+        [("method-release", "value", None)],
+    )
+    assert f"| 2024 | {promise.rho:.3g} |" in json.dumps(page["method-extra"]["children"], ensure_ascii=False)
