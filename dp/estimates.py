@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from dp.measure import gaussian
+from dp.measure import gaussian, noisy
 from dp.mse import CaptureData, Estimator, NotEstimable, bca
 from dp.spec import ReleaseSpec
 from thb.periods import Period
@@ -34,9 +34,12 @@ def domain(lists: list[str]) -> list[tuple[int, ...]]:
 Sources = dict[str, dict[str, str]]  # per country, {source_id: source_type}
 
 
+HISTORIES = "linked.capture_histories"  # the table of the annual measurement
+
+
 def histories(con, year: int, sources: Sources) -> dict[str, np.ndarray]:
     """Per country, the confidential count of persons in each cell of its domain."""
-    frame = con.execute("SELECT * FROM linked.capture_histories WHERE year = ?", [year]).df()
+    frame = con.execute(f"SELECT * FROM {HISTORIES} WHERE year = ?", [year]).df()  # noqa: S608 (a constant)
     out = {}
     for country, types in sources.items():
         lists = list(types)
@@ -72,8 +75,7 @@ def scale(spec: ReleaseSpec) -> float:
 def measure(true: dict[str, np.ndarray], sigma: float) -> dict[str, list[int]]:
     """Per country, its capture-history table with OpenDP's discrete Gaussian noise of scale σ
     on every cell; a noisy count may be negative."""
-    mechanism = gaussian(sigma)
-    return {country: mechanism([int(v) for v in counts]) for country, counts in true.items()}
+    return {c: noisy(HISTORIES, "history", c, sigma, [int(v) for v in counts]) for c, counts in true.items()}
 
 
 def estimate(

@@ -7,8 +7,10 @@ adding or removing one person is 1; tests/integration/test_sensitivity.py proves
 Countries hold disjoint persons: they are measured in parallel, at the same scales.
 """
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import duckdb
@@ -101,6 +103,30 @@ def marginal(ds: Dataset, joint: np.ndarray, m: Marginal) -> np.ndarray:
     return joint.sum(axis=axes).reshape(-1)
 
 
+Observed = list[tuple[str, str, str, float, list[int]]]  # (dataset source, marginal, area, σ, counts)
+_observer: ContextVar[Observed | None] = ContextVar("thb_observed_inputs", default=None)
+
+
+@contextlib.contextmanager
+def observed() -> Iterator[Observed]:
+    """Within the block, every count vector a release hands to OpenDP is also listed, with its
+    scale (PRIVATE: true counts): what the end-to-end audit (dp/audit_path.py) compares."""
+    log: Observed = []
+    token = _observer.set(log)
+    try:
+        yield log
+    finally:
+        _observer.reset(token)
+
+
+def noisy(source: str, marginal: str, area: str, scale: float, counts: list[int]) -> list[int]:
+    """OpenDP's discrete Gaussian on one count vector: where every release draws its noise."""
+    log = _observer.get()
+    if log is not None:
+        log.append((source, marginal, area, scale, counts))
+    return gaussian(scale)(counts)
+
+
 def gaussian(scale: float) -> dp.Measurement:
     """OpenDP's discrete Gaussian on integer count vectors at L2 distance (zCDP)."""
     return dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=scale)
@@ -112,9 +138,9 @@ def measure(
     """The noisy marginals of every country: {area: {marginal: noisy counts}}."""
     out: dict[str, dict[Marginal, list[int]]] = {}
     for m, scale in scales.items():
-        mechanism = gaussian(scale)
         for area, counts in joint.items():
-            out.setdefault(area, {})[m] = mechanism([int(v) for v in marginal(ds, counts, m)])
+            values = [int(v) for v in marginal(ds, counts, m)]
+            out.setdefault(area, {})[m] = noisy(ds.source, marginal_name(m), area, scale, values)
     return out
 
 

@@ -48,6 +48,7 @@ LONGEST_FIRST = [  # groups, longest first (--durations on 2 cores)
     "crash-ingest",
     "crash-release",
     "coverage-worlds",
+    "audit-path",
     "readers",
     "no-leaks",
     "realistic",

@@ -1,10 +1,12 @@
-"""The DP audit (dp/audit.py): the real measurement of a real country-quarter passes it with a
-bound that means something, a deliberately misstated sensitivity fails it, and the bound
-arithmetic is right. The noise cannot be seeded, so each statistical test first computes,
-from the audit's own sampling distribution, how likely it is to go wrong (failure_probability),
-and asserts that risk is negligible before it runs."""
+"""The DP audits: the real measurement of a real country-quarter passes dp/audit.py's audit
+with a bound that means something; end to end (dp/audit_path.py), one person's records
+through the real kit, ingest, linkage and releases stay within the ledger's promise, and a
+deliberately broken path fails; and the bound arithmetic is right. The noise cannot be
+seeded, so each statistical test first computes, from the audit's own sampling distribution,
+how likely it is to go wrong (failure_probability), and asserts that risk is negligible."""
 
 import math
+from datetime import date
 
 import duckdb
 import numpy as np
@@ -15,6 +17,7 @@ from dp.audit import (
     effective_mu,
     failure_probability,
 )
+from dp.audit_path import audit_path, scenario
 from dp.measure import joint_counts, loss, plan
 from dp.spec import release_spec
 from thb.periods import Period
@@ -70,18 +73,46 @@ def test_the_release_measurement_passes_with_a_meaningful_bound(busiest):
     assert result.epsilon_lb > 0
 
 
+AUDITED = 2025  # the year of the audited person's records (the world's last)
+RELEASED_ON = date(2026, 2, 1)
+
+
 @pytest.mark.slow
-def test_a_misstated_sensitivity_fails_the_audit(busiest):
-    """A "person" who adds 5 rows to one cell (linkage failed to deduplicate their records),
-    against a mechanism calibrated, and a loss stated, for one row."""
-    scales, n, rows = plan(SPEC, "cases"), 1500, 5
-    rho, epsilon = loss(scales, DELTA)
-    risk = failure_probability(effective_mu(scales, rows), epsilon, math.sqrt(2 * rho), DELTA, n)
-    assert 1 - risk["epsilon"][0] < RISK
-    assert 1 - risk["mu"][0] < RISK
+@pytest.mark.xdist_group("audit-path")
+def test_the_release_path_keeps_its_promise_to_one_person(world, tmp_path, prefect_harness):
+    """End to end: the world with and without one person (two sources in a quarter, then a
+    late record of an earlier quarter), through the provider kit, ingest, linkage, the
+    quarter releases, a revision and the annual release. The person's actual loss over the
+    year stays within the ledger's promise, and the empirical bounds within its ε and μ."""
+    result = audit_path(world, tmp_path, scenario(AUDITED), AUDITED, n=300, today=RELEASED_ON)
+    assert result.same_releases
+    assert result.scales_charged
+    assert result.moved >= 2 * len(plan(SPEC, "cases")) + 1  # the quarter, its revision and the year
+    assert result.risk()["mu"][1] + result.risk()["epsilon"][1] < RISK  # a false alarm
+    assert result.passed, result
+    assert 0.8 * result.promised_rho < result.rho <= result.promised_rho  # the promise is not loose either
+    assert result.mu_lb > 0  # the audit sees the person
 
-    result = audit(busiest, DS, scales, DELTA, n, rows=rows)
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("audit-path")
+def test_a_person_counted_once_per_record_breaks_the_promise(world, tmp_path, prefect_harness, monkeypatch):
+    """A deliberately broken release path: the case tables count a person once per record (as
+    if linkage had not joined them), so the person is in the same cells twice in the quarter
+    and three times in its revision, while the ledger charges one person. Both the exact
+    verdict and the empirical bounds must catch it."""
+    import dp.measure
+
+    rows_sql = dp.measure._rows_sql
+
+    def once_per_record(ds, period):
+        sql, params = rows_sql(ds, period)
+        per_record = "linked.persons JOIN linked.record_persons USING (reporting_country, person_id)"
+        return sql.replace("FROM linked.persons", f"FROM {per_record}"), params
+
+    monkeypatch.setattr(dp.measure, "_rows_sql", once_per_record)
+    result = audit_path(world, tmp_path, scenario(AUDITED), AUDITED, n=300, today=RELEASED_ON)
+    assert 1 - result.risk()["mu"][0] < RISK  # the empirical verdict could not miss it
     assert not result.passed
-    assert result.epsilon_lb > result.epsilon, result
-    assert result.mu_lb > result.mu, result
+    assert result.rho > 2 * result.promised_rho, result
+    assert result.mu_lb > math.sqrt(2 * result.promised_rho), result
