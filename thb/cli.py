@@ -142,6 +142,10 @@ def simulate(
     console.print(table)
     where = f"anonymised exports in [bold]{out / 'landing'}[/]" if kit else "no anonymised exports yet (--no-kit)"
     console.print(
+        f"{summary.moved_on:,} victims recorded in a transit country moved on to a destination "
+        "(world.yaml `onward`): one human, a victim in each."
+    )
+    console.print(
         f"Internal exports in [bold]{out / 'providers'}[/], {where}, ground truth in [bold]{out / 'truth'}[/] "
         f"({summary.rows:,} rows)."
     )

@@ -16,6 +16,7 @@ def test_simulate_then_ingest(tmp_path, monkeypatch):
     sim = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--seed", "4", "--scale", "0.02"])
     assert sim.exit_code == 0, sim.output
     assert "ground truth" in sim.output
+    assert "moved on to a destination" in " ".join(sim.output.split())
     assert (tmp_path / "truth/victims.parquet").exists()
     bad = tmp_path / "landing/DE/DE-POL-BKA/bka_lagebild_broken.csv"
     bad.write_bytes(b"\x00\x01binary")
