@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from connectors.mapping import SourceMapping, load_sources
-from data_contracts.codelists import codes
+from data_contracts.codelists import codes, route_role
 from simulator.exports import write_export
 from simulator.identities import identities
+from simulator.onward import arrive, leave
 from simulator.records import case_records, delivery_periods, screenings
 from simulator.world import detect, params, period_names, simulate_victims
 
@@ -42,6 +43,7 @@ class SimulationSummary:
     scale: float
     rows: int
     countries: dict[str, CountrySummary]
+    moved_on: int  # humans recorded in a transit country who moved on to a destination
 
 
 def demo_secret(seed: int, country: str) -> bytes:
@@ -59,7 +61,8 @@ def simulate(
 ) -> SimulationSummary:
     """Write the providers' internal exports (out/providers/<CC>/<source_id>/), their linkage
     secrets (out/secrets/<CC>.key), the truth (out/truth/) and, unless `kit` is False, run
-    the provider kit on every internal export into out/landing/; return a summary.
+    the provider kit on every internal export into out/landing/; return a summary. Transit
+    countries come first: some of their victims move on to a destination (simulator/onward.py).
 
     >>> import tempfile; from pathlib import Path
     >>> summary = simulate(Path(tempfile.mkdtemp()), seed=1, scale=0.02)
@@ -71,9 +74,10 @@ def simulate(
     truth.mkdir(parents=True, exist_ok=True)
     secrets.mkdir(parents=True, exist_ok=True)
     sources = load_sources()
-    victims, records, screened = [], [], []
+    victims, records, screened, identified = [], [], [], []
+    moving: list[pd.DataFrame] = []  # humans moving on from the transit countries
     summary: dict[str, CountrySummary] = {}
-    for country in codes("reporting_country"):
+    for country in sorted(codes("reporting_country"), key=lambda c: route_role(c) != "transit"):
         progress(country)
         rng = country_rng(seed, country)
         mine = [s for s in sources.values() if s.country == country]
@@ -84,26 +88,37 @@ def simulate(
         (secrets / f"{country}.key").write_bytes(demo_secret(seed, country) + b"\n")
         target = 1 / params().countries[country].hidden_ratio
         seen, shift = detect(rng, world_victims, mine, target)
+        onward = country_rng(seed, country + "/onward")
+        if moving and route_role(country) == "destination":
+            arriving = pd.concat(moving, ignore_index=True).query("destination == @country").reset_index(drop=True)
+            seen_any = np.logical_or.reduce(list(seen.values())) if seen else np.zeros(len(world_victims), bool)
+            world_victims, people = arrive(onward, world_victims, seen_any, people, arriving)
         files = n_records = 0
+        mine_records = []
         for source in mine:
             delivery = delivery_periods(rng, source)
             recs = case_records(rng, world_victims, seen[source.source_id], source, delivery)
             records.append(recs)
+            mine_records.append(recs)
             kinds = {"case": recs}
             if any(spec.kind == "screening" for spec in source.files):
                 kinds["screening"] = screenings(rng, country, recs, source, scale)
                 screened.append(_screening_truth(kinds["screening"]))  # not the rows: 98 % of the world
             files += _deliver(rng, source, kinds, delivery, providers, people)
             n_records += sum(len(k) for k in kinds.values())
+        if mine_records and route_role(country) == "transit":
+            moving.append(leave(onward, world_victims, pd.concat(mine_records), people))
         world_victims["n_sources"] = np.sum(list(seen.values()), axis=0) if seen else 0
         victims.append(world_victims)
+        identified.append(people.rename_axis("person_key").reset_index())
         seen_any = int((world_victims.n_sources > 0).sum())
         summary[country] = CountrySummary(len(world_victims), seen_any, n_records, files, round(shift, 4))
-    _write_truth(truth, victims, records, screened, seed, scale)
+    _write_truth(truth, victims, records, screened, identified, seed, scale)
     if kit:
         run_kit(out)
     rows = sum(len(r) for r in records) + sum(int(s.screened.sum()) for s in screened)
-    return SimulationSummary(seed, scale, rows, summary)
+    moved_on = sum(int((v.human_id != v.person_key).sum()) for v in victims)
+    return SimulationSummary(seed, scale, rows, summary, moved_on)
 
 
 def _deliver(
@@ -146,8 +161,9 @@ def _screening_truth(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _write_truth(truth: Path, victims, records, screened, seed: int, scale: float) -> None:
+def _write_truth(truth: Path, victims, records, screened, identified, seed: int, scale: float) -> None:
     pd.concat(victims, ignore_index=True).to_parquet(truth / "victims.parquet", index=False)
+    pd.concat(identified, ignore_index=True).to_parquet(truth / "identities.parquet", index=False)
     pd.concat(records, ignore_index=True).to_parquet(truth / "records.parquet", index=False)
     if screened:
         s = pd.concat(screened).sort_values(["source_id", "file_period"], ignore_index=True)

@@ -22,6 +22,7 @@ from thb.periods import Period, quarter_start
 WORLD_FILE = Path(__file__).parent / "world.yaml"
 CHILD = ["0-11", "12-17"]
 TRANSIT_COUNTRIES = [c for c in codes("reporting_country") if route_role(c) == "transit"]
+DESTINATION_COUNTRIES = [c for c in codes("reporting_country") if route_role(c) == "destination"]
 FIRST_STAGE = ["ngo", "asylum", "police", "labour_inspection"]  # referral-driven types come after
 
 Share = Annotated[float, Field(ge=0)]  # a weight of a {value: share} table (need not sum to one)
@@ -127,6 +128,31 @@ class Screening(ConfigModel):
         _keys(v, codes("age_group"), "age groups")
         _shares(v)
         return v
+
+
+class Onward(ConfigModel):
+    """Humans on the move: victims recorded in a transit country who are later recorded in a
+    destination country too (simulator/onward.py)."""
+
+    share: Probability
+    """Share of the victims recorded in a transit country who move on and are recorded in a destination."""
+    destinations: dict[str, Share]
+    """Destination country → weight among those who move on."""
+    gap_days: float = Field(ge=0)
+    """Mean days from a human's last record in the transit country to their arrival in the destination."""
+
+    @field_validator("destinations")
+    @classmethod
+    def _destinations(cls, v: dict[str, float]) -> dict[str, float]:
+        _keys(v, DESTINATION_COUNTRIES, "destination countries")
+        _shares(v)
+        return v
+
+    @model_validator(mode="after")
+    def _somewhere_to_go(self):
+        if self.share > 0 and not self.destinations:
+            raise ValueError("a share moves on, but no destination is given")
+        return self
 
 
 class IdentityErrors(ConfigModel):
@@ -237,6 +263,7 @@ class WorldParams(ConfigModel):
     age_misreport_share: Probability
     """Share of records with an adjacent age group."""
     screening: Screening
+    onward: Onward
     identity: Identity
 
     @field_validator("countries")
@@ -386,9 +413,11 @@ def simulate_victims(rng, country: str, scale: float) -> pd.DataFrame:
     transit_elsewhere = (stage == "transit") & (role == "destination")
     exploitation_country = np.where(transit_elsewhere, choose(rng, dict.fromkeys(TRANSIT_COUNTRIES, 1), n), country)
     third_country = foreign & ~eu
+    keys = random_keys(rng, n, f"pk-{country.lower()}-")
     return pd.DataFrame(
         {
-            "person_key": random_keys(rng, n, f"pk-{country.lower()}-"),
+            "person_key": keys,
+            "human_id": keys,  # a human's id: the key of their first victim row (simulator/onward.py)
             "country": country,
             "entry_period": period_names()[qi],
             "entry_date": draw_dates(rng, qi),

@@ -142,6 +142,10 @@ def simulate(
     console.print(table)
     where = f"anonymised exports in [bold]{out / 'landing'}[/]" if kit else "no anonymised exports yet (--no-kit)"
     console.print(
+        f"{summary.moved_on:,} victims recorded in a transit country moved on to a destination "
+        "(world.yaml `onward`): one human, a victim in each."
+    )
+    console.print(
         f"Internal exports in [bold]{out / 'providers'}[/], {where}, ground truth in [bold]{out / 'truth'}[/] "
         f"({summary.rows:,} rows)."
     )
@@ -194,10 +198,13 @@ def linkage_quality(
     truth: Path = typer.Argument(..., help="The simulated world's truth/ folder."),
 ):
     """How well linkage found the simulated persons: pairwise precision, recall and F1 by
-    country (simulated data only; private figures for the data steward)."""
+    country; and how many privacy units a human is, by the countries that recorded them and
+    the linked persons linkage split them into (simulated data only; private figures for the
+    data steward)."""
     import duckdb
 
     from simulator.quality import linkage_quality as measure
+    from simulator.quality import privacy_units
 
     with _our_errors():
         where = Settings().warehouse
@@ -205,6 +212,7 @@ def linkage_quality(
             raise UserInputError(f"no warehouse at {where}: run `thb ingest` first")
         with duckdb.connect(str(where), read_only=True) as con:
             quality = measure(con, truth)
+            units = privacy_units(truth, con)
     table = Table(title="Linkage against the simulated truth (pairs of records)")
     for col in ("country", "records", "true pairs", "linked pairs", "precision", "recall", "F1"):
         table.add_column(col, justify="right")
@@ -218,6 +226,19 @@ def linkage_quality(
             *(f"{v:.3f}" for v in (q.precision, q.recall, q.f1)),
         )
     console.print(table)
+    console.print(
+        f"Humans recorded in k countries (k privacy units each): {_by_k(units.countries)} "
+        f"of {units.humans:,} recorded humans."
+    )
+    console.print(
+        f"Persons within a country split by linkage (k units each): {units.split_share:.1%} of "
+        f"{units.persons:,} into 2 or more ({_by_k({k: v for k, v in units.split.items() if k >= 2}) or 'none'})."
+    )
+
+
+def _by_k(shares: dict[int, float]) -> str:
+    """'1: 97.6%, 2: 2.4%' from {k: share}."""
+    return ", ".join(f"{k}: {share:.1%}" for k, share in shares.items())
 
 
 @app.command()

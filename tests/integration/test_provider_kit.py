@@ -14,7 +14,7 @@ from pipelines.link import linkage
 from provider.encode import Identity, decode, encode, parts
 from provider.kit import KitRefused, export, internal_exports, route, secrets
 from simulator.identities import pools
-from simulator.quality import linkage_quality
+from simulator.quality import linkage_quality, privacy_units
 
 SOURCES = load_sources()
 
@@ -111,6 +111,29 @@ def test_linkage_finds_the_worlds_persons(world, ingested):
     assert overall.true_pairs > 20
     assert overall.recall >= 0.9, overall
     assert overall.f1 >= 0.85, overall
+
+
+@pytest.mark.xdist_group("ingested")
+def test_a_human_recorded_in_two_countries_is_a_person_in_each(world, ingested):
+    """Linkage stays within a country (each country's encodings are keyed by its own secret): no
+    linked person holds records of two countries, so a human recorded in two countries is two
+    persons, two privacy units."""
+    with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
+        linked = con.sql("SELECT reporting_country, source_id, record_id, person_id FROM linked.record_persons").df()
+        units = privacy_units(world / "truth", con)
+    assert (linked.groupby("person_id").reporting_country.nunique() == 1).all()
+    victims = pd.read_parquet(world / "truth/victims.parquet", columns=["person_key", "human_id"])
+    records = pd.read_parquet(world / "truth/records.parquet", columns=["source_id", "record_id", "victim_key"])
+    humans = linked.merge(records, on=["source_id", "record_id"]).merge(
+        victims, left_on="victim_key", right_on="person_key"
+    )
+    per_human = humans.groupby("human_id").agg(
+        countries=("reporting_country", "nunique"), persons=("person_id", "nunique")
+    )
+    travelled = per_human[per_human.countries >= 2]
+    assert len(travelled) > 0  # the world has humans in two countries, and their records in the warehouse
+    assert (travelled.persons >= travelled.countries).all()
+    assert units.countries[2] == pytest.approx(len(travelled) / units.humans)  # every record landed
 
 
 def name_bits(encodings: list[str]) -> np.ndarray:

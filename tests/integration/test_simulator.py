@@ -6,13 +6,24 @@ import filecmp
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from connectors.mapping import load_sources
 from data_contracts.build import ENCODING_PATTERN
+from data_contracts.codelists import codes
 from simulator import simulate
-from simulator.world import params
+from simulator.onward import PERSONAL, age_group_at
+from simulator.run import country_rng
+from simulator.world import (
+    DESTINATION_COUNTRIES,
+    TRANSIT_COUNTRIES,
+    detect,
+    params,
+    period_end,
+    simulate_victims,
+)
 from tests.helpers import SCALE, SEED, read_rows
 
 REFERRAL_NUMBER = ("GR-POL-HP", "GR-SOC-EKKA", "BG-POL-MVR", "BG-GOV-NCCTHB")  # sources that share a person_key
@@ -92,6 +103,81 @@ def test_lists_overlap_and_most_victims_are_unseen(calibration_world):
     v = pd.read_parquet(calibration_world / "truth/victims.parquet")
     assert (v.n_sources == 0).mean() > 0.6
     assert (v.n_sources >= 2).sum() > 0.05 * (v.n_sources >= 1).sum()
+
+
+def recorded(world: Path) -> pd.DataFrame:
+    """The truth's records, each with its victim's human and country."""
+    v = pd.read_parquet(world / "truth/victims.parquet", columns=["person_key", "human_id", "country"])
+    r = pd.read_parquet(world / "truth/records.parquet")
+    return r.merge(v, left_on="victim_key", right_on="person_key")
+
+
+def test_victims_recorded_in_transit_move_on_at_the_configured_rate(calibration_world):
+    """Of the humans last recorded in a transit country a year or more before the period ends
+    (time to move on and be recorded again), world.yaml's share is recorded in a destination
+    too (within three standard errors), and only in the destinations world.yaml names."""
+    r = recorded(calibration_world)
+    last = r[r.country.isin(TRANSIT_COUNTRIES)].groupby("human_id").reference_date.max()
+    early = last[last <= pd.Timestamp(period_end()) - pd.Timedelta(days=365)].index
+    onward = r[r.country.isin(DESTINATION_COUNTRIES) & r.human_id.isin(early)]
+    share = params().onward.share
+    assert len(early) > 200
+    assert abs(early.isin(onward.human_id).mean() - share) < 3 * np.sqrt(share * (1 - share) / len(early))
+    assert set(onward.country) <= {cc for cc, weight in params().onward.destinations.items() if weight > 0}
+
+
+def test_a_human_in_two_countries_is_one_identity_recorded_later_in_the_second(calibration_world):
+    """A human's victim rows: one in a transit country, then one in a destination, with the
+    same identity (names, sex, date of birth), gender and citizenship, an age group that fits
+    the date of birth, and every record in the destination after every record in transit."""
+    v = pd.read_parquet(calibration_world / "truth/victims.parquet")
+    ids = pd.read_parquet(calibration_world / "truth/identities.parquet")
+    two = v[v.human_id.duplicated(keep=False)].merge(ids, on="person_key").sort_values(["human_id", "entry_date"])
+    assert two.human_id.nunique() > 20
+    assert (two.groupby("human_id").size() == 2).all()
+    first, then = (
+        two.groupby("human_id").nth(0).set_index("human_id"),
+        two.groupby("human_id").nth(1).set_index("human_id"),
+    )
+    assert first.country.isin(TRANSIT_COUNTRIES).all()
+    assert then.country.isin(DESTINATION_COUNTRIES).all()
+    for column in ("population", "given", "middle", "family", "sex", "birth_date", "gender", "citizenship"):
+        assert first[column].equals(then[column]), column
+    assert (then.age_group.to_numpy() == age_group_at(then.birth_date.to_numpy(), then.entry_date.to_numpy())).all()
+    r = recorded(calibration_world)
+    r = r[r.human_id.isin(then.index)]
+    last_transit = r[r.country.isin(TRANSIT_COUNTRIES)].groupby("human_id").reference_date.max()
+    first_onward = r[r.country.isin(DESTINATION_COUNTRIES)].groupby("human_id").reference_date.min()
+    both = first_onward.index.intersection(last_transit.index)
+    assert len(both) > 20
+    assert (first_onward[both] > last_transit[both]).all()
+
+
+def test_humans_moving_on_take_places_so_every_country_keeps_its_totals(world):
+    """Each country's victims are its own independent draw, detected as before: a transit
+    country's unchanged, and a destination's changed only where an arriving human took a
+    victim's place, and only in what is the human's (identity, age, arrival), so every
+    country's true and seen totals stay as calibrated."""
+    v = pd.read_parquet(world / "truth/victims.parquet")
+    sources = load_sources()
+    human = [*PERSONAL, "age_group", "entry_date", "entry_period", "human_id"]
+    arrivals = 0
+    for country in codes("reporting_country"):
+        rng = country_rng(SEED, country)
+        alone = simulate_victims(rng, country, SCALE)
+        mine = [s for s in sources.values() if s.country == country]
+        seen, _ = detect(rng, alone, mine, 1 / params().countries[country].hidden_ratio)
+        got = v[v.country == country].reset_index(drop=True)
+        assert len(got) == len(alone), country
+        assert (got.n_sources.to_numpy() == np.sum(list(seen.values()), axis=0)).all(), country
+        arrived = (got.human_id != got.person_key).to_numpy()
+        assert country in DESTINATION_COUNTRIES or not arrived.any(), country
+        same = [c for c in alone.columns if c not in human]
+        pd.testing.assert_frame_equal(got.loc[~arrived, alone.columns], alone[~arrived], check_dtype=False)
+        pd.testing.assert_frame_equal(got.loc[arrived, same], alone.loc[arrived, same], check_dtype=False)
+        assert (got.n_sources[arrived] > 0).all(), country  # the place of a victim the sources saw
+        arrivals += arrived.sum()
+    assert arrivals > 0
 
 
 def test_exports_are_imperfect_like_real_ones(world):

@@ -62,6 +62,7 @@ BROKEN = [
     ("world", "hidden_ratio: 8.0", "hidden_ratio: eight", "countries.GR.hidden_ratio", "valid number"),
     ("world", "sexual: 0.40", "sexual: -0.40", "forms.sexual", "greater than or equal to 0"),
     ("world", "  ngo: {base", "  nog: {base", "detection", "['nog'] are not source types"),
+    ("world", "destinations: {DE", "destinations: {GR", "onward.destinations", "['GR'] are not destination countries"),
     ("linkage", "source_type_precedence:", "source_type_precedance:", "source_type_precedance", "precedence?"),
     ("linkage", "asylum, ngo]", "asylum]", "source_type_precedence", "every source type exactly once"),
     ("release_spec", "grace_days: 30", "grace_days: a month", "calendar.grace_days", "valid integer"),
