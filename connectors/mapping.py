@@ -25,7 +25,10 @@ HERE = Path(__file__).parent
 VOCABULARIES = HERE / "vocabularies"
 KIND_SCHEMA = {"case": "case_record", "screening": "screening_record"}
 CONTEXT_FIELDS = ("source_id", "source_type", "reporting_country")  # set by the mapping
-IDENTIFIERS = ("given_name", "family_name", "full_name", "date_of_birth")  # held by providers only
+NAME_IDENTIFIERS = ("given_name", "family_name", "full_name", "date_of_birth")
+IDENTIFIERS = (*NAME_IDENTIFIERS, "applicant_number")  # held by providers only
+# identifier → the pseudonymous field the provider kit writes from it (and then drops it)
+PSEUDONYM = {**dict.fromkeys(NAME_IDENTIFIERS, "identity_encoding"), "applicant_number": "applicant_key"}
 
 
 def normalise(label: str) -> str:
@@ -144,10 +147,13 @@ class FileSpec(ConfigModel):
         description="fields the source does not export but implies: field → code",
         json_schema_extra=_key_enum(exported_fields),
     )
-    identifiers: dict[Literal["given_name", "family_name", "full_name", "date_of_birth"], str | None] = Field(
+    identifiers: dict[
+        Literal["given_name", "family_name", "full_name", "date_of_birth", "applicant_number"], str | None
+    ] = Field(
         {},
         description="identifier → column of the provider's internal export (~: the vocabulary's name); "
-        "the provider kit encodes them into identity_encoding and drops them: they never reach landing/",
+        "the provider kit turns names and dates of birth into identity_encoding and an asylum service's "
+        "applicant number into applicant_key (a keyed hash), and drops them: they never reach landing/",
     )
     drop: list[str] = []
     """Other columns of the internal export (free text, contact details) that the provider kit drops unread."""
@@ -162,10 +168,10 @@ class FileSpec(ConfigModel):
             raise ValueError(f"unknown harmonised fields of a {self.kind} export: {sorted(unknown)}")
         if "record_id" not in self.columns:
             raise ValueError("an export must have a record_id column")
-        if self.identifiers and "identity_encoding" not in self.columns:
-            raise ValueError("identifiers are encoded into identity_encoding: map that column too")
-        if "identity_encoding" in self.columns and not self.identifiers:
-            raise ValueError("identity_encoding is written by the provider kit from identifiers: list them")
+        if missing := sorted({PSEUDONYM[i] for i in self.identifiers} - set(self.columns)):
+            raise ValueError(f"the provider kit writes {', '.join(missing)} from identifiers: map that column too")
+        if "identity_encoding" in self.columns and not set(self.identifiers) & set(NAME_IDENTIFIERS):
+            raise ValueError("the provider kit writes identity_encoding from names and dates of birth: list them")
         for field, value in self.constants.items():
             values_list = field_list(self.kind)[field]
             allowed = country_codes() if values_list == "country" else codes(values_list) if values_list else None
@@ -196,6 +202,13 @@ class FileSpec(ConfigModel):
                 raise ValueError(f"from_flags.{field}: column(s) {twice} already feed another field")
             taken |= set(rule.columns)
         return self
+
+    @property
+    def written_by_kit(self) -> set[str]:
+        """The export's fields the provider kit writes (absent from the internal export): the
+        pseudonyms of its identifiers, and record ids where they are assigned."""
+        assigned = {"record_id"} if self.record_ids == "assigned" else set()
+        return {PSEUDONYM[i] for i in self.identifiers} | assigned
 
     def matches(self, filename: str) -> bool:
         """Whether a delivered file's name is one of this export's (its glob pattern)."""
@@ -280,8 +293,7 @@ class SourceMapping(ConfigModel):
     def internal_columns(self, spec: FileSpec) -> list[str]:
         """The columns of the provider's internal export: what the kit reads (the export's
         columns without those the kit writes, plus identifiers and dropped columns)."""
-        written = {"identity_encoding"} | ({"record_id"} if spec.record_ids == "assigned" else set())
-        kept = [c for f, c in self.columns(spec).items() if f not in written]
+        kept = [c for f, c in self.columns(spec).items() if f not in spec.written_by_kit]
         return [*kept, *self.identifier_columns(spec).values(), *spec.drop]
 
     def column(self, spec: FileSpec, field: str) -> str:

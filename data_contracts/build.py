@@ -28,6 +28,7 @@ MIN_DATE = "2000-01-01T00:00:00"  # the earliest plausible date of any other kin
 PERIOD_DATES = ("reference_date", "screening_date")  # place a record in its quarter: within the calendar
 # the kit's encodings (provider/encode.py): a version tag, then its parts in base64 (empty
 # where not known): the name (2048 balanced bits), the year and the day-month of birth (512 each)
+PSEUDONYMOUS_IDS = ("record_id", "person_key", "applicant_key")  # text ids held to the PII screen's id_pattern
 ENCODING_PATTERN = "^v2:(?:[A-Za-z0-9+/]{342}==)?:(?:[A-Za-z0-9+/]{86}==)?:(?:[A-Za-z0-9+/]{86}==)?$"
 
 
@@ -37,7 +38,7 @@ class PiiScreen(ConfigModel):
     value_patterns: dict[str, str] = Field(min_length=1)
     """What it is (named in reports) → a regular expression matching such a value."""
     id_pattern: str
-    """A regular expression every record_id and person_key must match."""
+    """A regular expression every record_id, person_key and applicant_key must match."""
 
     @field_validator("value_patterns")
     @classmethod
@@ -167,7 +168,7 @@ def harmonised_suite(kind: str) -> dict:
                     regex=ENCODING_PATTERN,
                 )
             )
-        elif field in ("record_id", "person_key"):
+        elif field in PSEUDONYMOUS_IDS:
             exps.append(
                 _exp(
                     "expect_column_values_to_match_regex",

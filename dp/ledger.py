@@ -11,8 +11,14 @@ first measured, or when the person's year is (`ledger.person_quarters`): a late 
 an earlier date does not move a measured person into another quarter or year. So the case
 tables of different quarters hold disjoint persons, and a person's loss in a year is what
 their quarter spent on cases (all revisions), plus what every quarter of the year spent on
-screenings (screening rows are not linked to persons: an applicant may be screened in any
-quarter), plus the year's annual tables. The year cap bounds that sum.
+screenings, plus the year's annual tables. The year cap bounds that sum.
+
+Screenings are not linked to persons and no quarter is frozen for them: they count
+applicants (dp/measure.py), once per country and quarter, in every quarter in which the
+applicant was screened. So one person is in at most one cell of each screening marginal of
+a quarter (sensitivity 1 per measurement), and in the tables of up to all four quarters of
+a year: their screening loss is at most the sum of every quarter's screening charges (every
+revision), which is what `year_load` adds up for every person of the year, applicant or not.
 """
 
 import dataclasses
@@ -170,7 +176,9 @@ def year_load(
     new: dict[str, float] | None = None,
 ) -> float:
     """The most any one person of `year` carries: their quarter's case tables, every
-    quarter's screenings, and the year's annual tables (with a planned charge added)."""
+    quarter's screenings (an applicant counts at most once a quarter, and may be screened in
+    all four: the sum is their bound), and the year's annual tables (with a planned charge
+    added)."""
     planned = new or {}
 
     def spend(scope: Period) -> dict[str, float]:

@@ -4,7 +4,11 @@ warehouse) and their noisy versions (OpenDP's discrete Gaussian, nothing else).
 Each person is one row of linked.persons, in exactly one cell of every marginal (all
 attributes are complete codes, `unknown` included), so a marginal's L2 sensitivity to
 adding or removing one person is 1; tests/integration/test_sensitivity.py proves it on real data.
-Countries hold disjoint persons: they are measured in parallel, at the same scales.
+Screenings count applicants, not rows: per country and quarter, one row per applicant (their
+applicant_key; a screening without one is its own applicant), the first screening of the
+quarter (earliest date, then source and record id), so an applicant screened again in the
+quarter moves a marginal by at most 1 too. Countries hold disjoint persons: they are
+measured in parallel, at the same scales.
 """
 
 import contextlib
@@ -79,11 +83,23 @@ def _rows_sql(ds: Dataset, period: Period) -> tuple[str, list]:
     ]
     params: list[str | int | None]
     if ds.source == "linked.persons":
-        where, params = "first_quarter = ?", [str(period)]
+        rows, params = f"{ds.source} WHERE first_quarter = ?", [str(period)]  # noqa: S608 (a name from the spec)
     else:
-        where, params = "year(screening_date) = ? AND quarter(screening_date) = ?", [period.year, period.quarter]
-    sql = f"SELECT reporting_country AS ref_area, {', '.join(attrs)}, count(*) AS n FROM {ds.source} WHERE {where}"  # noqa: S608 (identifiers from the spec)
+        rows, params = f"({_first_screenings(ds.source)})", [period.year, period.quarter]
+    sql = f"SELECT reporting_country AS ref_area, {', '.join(attrs)}, count(*) AS n FROM {rows}"  # noqa: S608 (identifiers from the spec)
     return sql + " GROUP BY ALL", params
+
+
+def _first_screenings(table: str) -> str:
+    """The screenings of one quarter (bound: year, quarter), one per applicant and country:
+    the applicant's first of the quarter. A screening without an applicant_key is its own
+    applicant (the record: source and record id)."""
+    own = "CASE WHEN applicant_key IS NULL THEN (source_id, record_id) END"
+    return (
+        f"SELECT * FROM {table} WHERE year(screening_date) = ? AND quarter(screening_date) = ? "  # noqa: S608 (a name from the spec)
+        f"QUALIFY row_number() OVER (PARTITION BY reporting_country, applicant_key, {own} "
+        "ORDER BY screening_date, source_id, record_id) = 1"
+    )
 
 
 def joint_counts(con: duckdb.DuckDBPyConnection, ds: Dataset, period: Period) -> dict[str, np.ndarray]:

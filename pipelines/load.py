@@ -131,7 +131,7 @@ def load(con: duckdb.DuckDBPyConnection, d: Delivery, staging: Staging) -> int:
             [d.file_id],
         )
         con.execute(
-            f"INSERT INTO {table} SELECT {_harmonised_select(spec.kind)} "  # noqa: S608 (names from the schema)
+            f"INSERT INTO {table} BY NAME SELECT {_harmonised_select(spec.kind)} "  # noqa: S608 (names from the schema)
             f"FROM stage_{spec.kind} WHERE file_id = ?",
             [d.file_id],
         )

@@ -25,6 +25,16 @@ and keeps a spreadsheet from reading a leading + as a formula).
 ''
 >>> encode([Identity((), "", None, None, None)], secret)
 [None]
+
+An asylum service's **applicant number** (its registration number: personal data, like a
+name) becomes an **applicant key**: HMAC-SHA256 of the normalised number under the same
+secret, written as text a pseudonymous id may be. The same number gives the same key in
+every export of the country, so the warehouse can count each applicant once; without the
+secret nobody can compute the key of a number, and nobody can read a number back from it.
+
+>>> keys = applicant_keys(["2024/0012345", " 2024/0012345", "2024/0012346", None], secret)
+>>> keys[0] == keys[1] != keys[2], keys[3], keys[0][:3], len(keys[0])
+(True, None, 'ak-', 43)
 """
 
 import base64
@@ -32,7 +42,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from bitarray import bitarray
 
+from provider.normalise import applicant_number
 from thb.errors import ConfigError
 
 SCHEMA_FILE = Path(__file__).parent / "encoding.json"
@@ -47,6 +58,7 @@ SECRET_ENV = "THB_LINKAGE_SECRET"
 MIN_SECRET_BYTES = 32
 VERSION = "v2"  # of encoding.json and the balancing: encodings of two versions never compare
 PARTS = ("name", "year", "day_month")
+APPLICANT_KEY = "ak-"  # the prefix of an applicant key; 40 hex digits follow (160 bits of the HMAC)
 
 
 class Identity(NamedTuple):
@@ -159,3 +171,12 @@ def dice(a: str, b: str) -> float:
         return 0.0
     x, y = decode(a), decode(b)
     return 2 * (x & y).count() / (x.count() + y.count())
+
+
+def applicant_keys(numbers: Iterable[str | None], secret: bytes) -> list[str | None]:
+    """Each applicant number's keyed pseudonym, or None where there is no number."""
+    canonical = (applicant_number(n) for n in numbers)
+    return [
+        APPLICANT_KEY + hmac.new(secret, f"applicant_key:{c}".encode(), hashlib.sha256).hexdigest()[:40] if c else None
+        for c in canonical
+    ]

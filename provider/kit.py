@@ -2,7 +2,8 @@
 
 For each file: route it to its source's mapping; read it as the warehouse reads exports;
 refuse a column the mapping does not know (it may hold names) or a missing one; encode the
-identifiers with the country's linkage secret; assign record ids where the layout has none;
+names and dates of birth with the country's linkage secret, and key an asylum service's
+applicant numbers with it (HMAC-SHA256: applicant_key); assign record ids where the layout has none;
 drop identifiers and free text; write the export in the source's own format to a temporary
 file and run the warehouse's own contracts on it (structure, cells, row contract with the
 PII screen). Only a file that passes is moved into the outbox, under <CC>/<source_id>/; a
@@ -33,7 +34,7 @@ from data_contracts.validate import Failure
 from pipelines.deliveries import Delivery, sha256_of
 from pipelines.progress import step
 from pipelines.staging import Staging
-from provider.encode import Identity, encode, load_secret
+from provider.encode import Identity, applicant_keys, encode, load_secret
 from provider.normalise import birth_date, name_tokens
 from thb.errors import ContractError, UserInputError
 
@@ -59,8 +60,9 @@ class Receipt:
     sha256: str  # of the anonymised export, as it will arrive in landing/
     records: int
     encoded: int  # records with an identity encoding
+    applicant_keys: int  # screening records with an applicant key (made from the applicant number)
     without_identifiers: int  # records with no name and no year of birth: linked by nothing
-    identifiers_encoded: list[str]  # columns turned into the encoding, then dropped
+    identifiers_encoded: list[str]  # columns turned into the encoding or the applicant key, then dropped
     columns_dropped: list[str]  # identifier and free-text columns that did not leave
     record_ids_assigned: bool
     checks: list[str]  # the contracts the anonymised export passed
@@ -137,10 +139,11 @@ def _record_ids(identities: list[Identity], table: pd.DataFrame, source: SourceM
 
 def anonymise(
     con: duckdb.DuckDBPyConnection, path: Path, source: SourceMapping, spec: FileSpec, secret: bytes, workdir: Path
-) -> tuple[pd.DataFrame, int, int]:
+) -> tuple[pd.DataFrame, dict[str, int], int]:
     """The anonymised export of an internal file (the export's columns, in order), with the
-    number of records encoded and without identifiers. Raises ContractError (ReadError) for a
-    file that cannot be read or whose columns are not the mapping's."""
+    number of records given each pseudonym ({identity_encoding: n, applicant_key: n}) and the
+    number without names or a year of birth. Raises ContractError (ReadError) for a file that
+    cannot be read or whose columns are not the mapping's."""
     expected = source.internal_columns(spec)
     table = read_export(con, path, spec, workdir, expected).to_pandas().drop(columns=RECORD_NO)
     header = list(table.columns)
@@ -152,17 +155,22 @@ def anonymise(
         )
     if missing := [c for c in expected if c not in header]:
         raise ReadError("header", f"the mapping expects column(s) {', '.join(missing)}, which the file lacks")
-    people = identities(table, source, spec) if spec.identifiers else []
+    people = identities(table, source, spec) if "identity_encoding" in spec.written_by_kit else []
     out = pd.DataFrame(index=table.index)
     for field, column in source.columns(spec).items():
-        if field == "identity_encoding":
-            out[column] = encode(people, secret)
-        elif field == "record_id" and spec.record_ids == "assigned":
-            out[column] = _record_ids(people, table, source, secret)
-        else:
+        if field not in spec.written_by_kit:
             out[column] = table[column]
-    encoded = int(out[source.column(spec, "identity_encoding")].notna().sum()) if spec.identifiers else 0
-    return out, encoded, sum(not i.known for i in people)
+        elif field == "identity_encoding":
+            out[column] = encode(people, secret)
+        elif field == "applicant_key":
+            out[column] = applicant_keys(table[source.column(spec, "applicant_number")], secret)
+        else:  # record_id, assigned
+            out[column] = _record_ids(people, table, source, secret)
+    counts = {
+        field: int(out[source.column(spec, field)].notna().sum()) if field in spec.written_by_kit else 0
+        for field in ("identity_encoding", "applicant_key")
+    }
+    return out, counts, sum(not i.known for i in people)
 
 
 def _precheck(files: dict[Path, tuple[SourceMapping, FileSpec]], workdir: Path) -> dict[Path, list[Failure]]:
@@ -221,14 +229,14 @@ def export(
             for path in files:
                 source, spec = route(path, sources, source_id)
                 try:
-                    frame, encoded, blank = anonymise(con, path, source, spec, secret_for(source.country), workdir)
+                    frame, keyed, blank = anonymise(con, path, source, spec, secret_for(source.country), workdir)
                 except ContractError as exc:
                     refused.append(_refuse(path, source, exc.check, str(exc), []))
                 else:
                     out = workdir / "out" / source.source_id / path.name
                     out.parent.mkdir(parents=True, exist_ok=True)
                     write_frame(frame, out, spec)
-                    staged[out] = (path, source, spec, {"records": len(frame), "encoded": encoded, "blank": blank})
+                    staged[out] = (path, source, spec, {"records": len(frame), **keyed, "blank": blank})
                 advance(path.name)
         failures = _precheck({o: (s, spec) for o, (_, s, spec, _) in staged.items()}, workdir) if staged else {}
         for out, (path, source, spec, counts) in staged.items():
@@ -252,7 +260,8 @@ def _receipt(path: Path, target: Path, source: SourceMapping, spec: FileSpec, co
         outbox_file=str(target),
         sha256=sha256_of(target),
         records=counts["records"],
-        encoded=counts["encoded"],
+        encoded=counts["identity_encoding"],
+        applicant_keys=counts["applicant_key"],
         without_identifiers=counts["blank"],
         identifiers_encoded=list(source.identifier_columns(spec).values()),
         columns_dropped=[*source.identifier_columns(spec).values(), *spec.drop],

@@ -5,6 +5,9 @@ Names: any script to Latin letters (anyascii), lower case, letters only, spellin
 romanisations disagree on folded together (kh/h, ou/u, j/y/i, doubled letters, ...), the
 name's parts sorted. Dates of birth: day, month and year, or the year alone; 1 January is
 what registers write for an unknown day and month, so it counts as the year alone.
+Applicant numbers (an asylum service's registration number): compatibility characters
+folded (NFKC), blanks removed, upper case, so that one number typed twice with a blank or a
+lower-case letter more keys alike.
 
 >>> name_tokens("Мохамед Хусеин"), name_tokens("HUSSEIN, Mohammed")
 (['husein', 'mohamed'], ['husein', 'mohamed'])
@@ -12,6 +15,8 @@ what registers write for an unknown day and month, so it counts as the year alon
 (['eleni', 'papadopulu'], ['eleni', 'papadopulu'])
 >>> birth_date("17.05.1990", "%d.%m.%Y"), birth_date("1990", "%d.%m.%Y"), birth_date("01.01.1990", "%d.%m.%Y")
 ((1990, 5, 17), (1990, None, None), (1990, None, None))
+>>> applicant_number(" 2024 / 0012345 "), applicant_number("w-33１２"), applicant_number(" ")
+('2024/0012345', 'W-3312', None)
 """
 
 import re
@@ -69,3 +74,10 @@ def birth_date(text: str | None, date_format: str) -> tuple[int | None, int | No
     if (d.month, d.day) == (1, 1):
         return d.year, None, None
     return d.year, d.month, d.day
+
+
+def applicant_number(text: str | None) -> str | None:
+    """The canonical form of an applicant number; None where there is none."""
+    if not isinstance(text, str):
+        return None
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper() or None

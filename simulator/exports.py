@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from connectors.mapping import FileSpec, SourceMapping, field_list
+from connectors.mapping import NAME_IDENTIFIERS, FileSpec, SourceMapping, field_list
 from connectors.write import write_frame
 from data_contracts.codelists import codelists, codes, iso_countries
 from simulator.identities import written_identities
@@ -42,8 +42,8 @@ def render(rng, source: SourceMapping, spec: FileSpec, records: pd.DataFrame) ->
     lists = field_list(spec.kind)  # the list of a code or bool field; 'country'; None for text and dates
     out = {}
     for field, column in source.columns(spec).items():
-        if field == "identity_encoding" or (field == "record_id" and spec.record_ids == "assigned"):
-            continue  # written by the provider kit
+        if field in spec.written_by_kit:
+            continue
         values = records[field].reset_index(drop=True)
         if field == "age_group" and spec.age_in_years:
             out[column] = _years(rng, values)
@@ -61,15 +61,19 @@ def write_export(
 ) -> Path:
     """Write one provider's internal export (one source, one kind, one quarter) under
     root/<CC>/<source_id>/: the export's columns, plus, where the mapping lists identifiers,
-    the names and dates of birth of `people` (one identity per record) and free-text notes."""
+    the names and dates of birth of `people` (one identity per record) and free-text notes,
+    or the records' applicant numbers."""
     path = root / source.country / source.source_id / spec.pattern.replace("*", period)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = render(rng, source, spec, records)
-    if spec.identifiers:
+    if "identity_encoding" in spec.written_by_kit:
         written = written_identities(rng, people, source, spec)
         for field, column in source.identifier_columns(spec).items():
-            frame[column] = written[field].to_numpy()
+            if field in NAME_IDENTIFIERS:
+                frame[column] = written[field].to_numpy()
         for column in spec.drop:
             frame[column] = written["notes"].to_numpy()
+    if "applicant_number" in spec.identifiers:
+        frame[source.column(spec, "applicant_number")] = records.applicant_number.to_numpy()
     write_frame(frame, path, spec)
     return path

@@ -96,7 +96,12 @@ def case_records(
 
 
 def screenings(rng, country: str, records: pd.DataFrame, source: SourceMapping, scale: float) -> pd.DataFrame:
-    """One row per asylum applicant screened; the source's presumed victims are flagged."""
+    """Every screening of an asylum applicant, under the applicant's number: each applicant's
+    first screening (the source's presumed victims among them, flagged), then, as world.yaml
+    `screening` says, a second interview in the same quarter for some and a re-screening in a
+    later quarter for others, with the applicant's attributes. Truth columns: `screening`
+    (first, second_interview or rescreening) and `first_period` (the quarter of the
+    applicant's first screening)."""
     p = params()
     flagged = records[~records.duplicate]
     volume = rng.poisson(seasonal_volume(p.countries[country].screenings, scale))
@@ -123,10 +128,40 @@ def screenings(rng, country: str, records: pd.DataFrame, source: SourceMapping, 
             "citizenship": flagged.citizenship.to_numpy(),
         }
     )
-    out = pd.concat([others, hits], ignore_index=True).sort_values("screening_date", kind="stable")
-    out = out.reset_index(drop=True)
+    first = pd.concat([others, hits], ignore_index=True).sort_values("screening_date", kind="stable")
+    first = first.reset_index(drop=True)
+    dates = first.screening_date.to_numpy().astype("datetime64[D]")
+    first["applicant_number"] = _applicant_numbers(dates)
+    first["first_period"] = period_names()[quarter_index(dates, periods()[0])]
+    out = pd.concat([first.assign(screening="first"), *_screened_again(rng, first, dates)], ignore_index=True)
+    out = out.sort_values("screening_date", kind="stable").reset_index(drop=True)
     dates = out.screening_date.to_numpy()
     out.insert(0, "record_id", _record_ids(source, dates, tag="S"))
     out.insert(0, "source_id", source.source_id)
     out["file_period"] = period_names()[quarter_index(dates, periods()[0])]
     return out
+
+
+def _applicant_numbers(dates: np.ndarray) -> np.ndarray:
+    """The asylum service's registration numbers of applicants first screened on these
+    (sorted) dates: <year>/<sequence within the year>, e.g. 2024/0012345."""
+    years = dates.astype("datetime64[Y]").astype(int) + 1970
+    seq = np.arange(len(dates)) - np.searchsorted(years, years) + 1
+    return (pd.Series(years).astype(str) + "/" + pd.Series(seq).astype(str).str.zfill(7)).to_numpy(object)
+
+
+def _screened_again(rng, first: pd.DataFrame, dates: np.ndarray) -> list[pd.DataFrame]:
+    """The second interviews (a day in the rest of the first screening's quarter) and the
+    re-screenings (rescreening_delay_days later, within the simulated period) of the
+    applicants first screened in `first`."""
+    s, n = params().screening, len(first)
+    ends = np.array([np.datetime64(q.last_day, "D") for q in periods()])[quarter_index(dates, periods()[0])]
+    second = rng.random(n) < s.second_interview_share
+    second_date = dates + rng.integers(0, (ends - dates).astype(np.int64) + 1).astype("timedelta64[D]")
+    lo, hi = s.rescreening_delay_days
+    later_date = dates + rng.integers(lo, hi + 1, n).astype("timedelta64[D]")
+    later = (rng.random(n) < s.rescreening_share) & (later_date <= period_end())
+    return [
+        first[second].assign(screening_date=second_date[second], screening="second_interview"),
+        first[later].assign(screening_date=later_date[later], screening="rescreening"),
+    ]

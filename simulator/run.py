@@ -152,13 +152,23 @@ def run_kit(out: Path) -> None:
 
 
 def _screening_truth(rows: pd.DataFrame) -> pd.DataFrame:
-    """Applicants screened and flagged, per source and delivered quarter."""
-    return (
-        rows.assign(flagged=rows.flagged == "yes")
-        .groupby(["source_id", "file_period"])
-        .agg(screened=("record_id", "size"), flagged=("flagged", "sum"))
-        .reset_index()
+    """Per source and quarter: screenings (rows) and flagged rows; distinct applicants
+    screened (what the release counts); applicants first screened; and, of those, how many
+    were screened again in a later quarter of the simulated period."""
+    keys = ["source_id", "file_period"]
+    out = (
+        rows.assign(flagged=rows.flagged == "yes", first=rows.screening == "first")
+        .groupby(keys)
+        .agg(
+            screened=("record_id", "size"),
+            flagged=("flagged", "sum"),
+            applicants=("applicant_number", "nunique"),
+            first_screened=("first", "sum"),
+        )
     )
+    later = rows[rows.screening == "rescreening"].groupby(["source_id", "first_period"]).size()
+    out["rescreened_later"] = later.rename_axis(keys).reindex(out.index, fill_value=0)
+    return out.reset_index()
 
 
 def _write_truth(truth: Path, victims, records, screened, identified, seed: int, scale: float) -> None:

@@ -115,18 +115,32 @@ class MissingCountryShares(ConfigModel):
 
 
 class Screening(ConfigModel):
-    """Asylum applicants screened (those not flagged)."""
+    """Asylum applicants screened: who they are (those not flagged) and how often an
+    applicant is screened again under the same applicant number."""
 
     male_share: Probability
     """Share of men among the applicants."""
     ages: dict[str, Share]
     """Age group → share among the applicants."""
+    second_interview_share: Probability
+    """Share of applicants screened a second time in the quarter of their first screening."""
+    rescreening_share: Probability
+    """Share of applicants screened again in a later quarter (after an appeal or a transfer)."""
+    rescreening_delay_days: tuple[int, int]
+    """Days from the first screening to the re-screening (uniform, both ends included)."""
 
     @field_validator("ages")
     @classmethod
     def _ages(cls, v: dict[str, float]) -> dict[str, float]:
         _keys(v, codes("age_group"), "age groups")
         _shares(v)
+        return v
+
+    @field_validator("rescreening_delay_days")
+    @classmethod
+    def _later_quarter(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 92 <= v[0] <= v[1]:
+            raise ValueError("need 92 <= shortest <= longest: a re-screening falls in a later quarter")
         return v
 
 
@@ -363,7 +377,7 @@ class CountryWorld:
 
     victims: pd.DataFrame  # the truth: one row per victim
     records: pd.DataFrame  # one row per case record, in harmonised codes, with file_period
-    screenings: pd.DataFrame  # one row per screened asylum applicant, with file_period
+    screenings: pd.DataFrame  # one row per screening of an asylum applicant, with file_period
     shift: float  # the calibrated detection shift (logit)
 
 

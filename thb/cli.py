@@ -161,9 +161,10 @@ def provider_export(
     source: str | None = typer.Option(None, "--source", help="The source_id, if the files' folder does not say."),
 ):
     """Anonymise internal exports: encode names and dates of birth with the country's linkage
-    secret, drop every identifier and free-text column, check the result against the
-    warehouse's contracts, and write it to the outbox with a receipt. Nothing leaves unless
-    it passes; names, dates of birth and the secret never do."""
+    secret (and key asylum applicant numbers with it), drop every identifier and free-text
+    column, check the result against the warehouse's contracts, and write it to the outbox
+    with a receipt. Nothing leaves unless it passes; names, dates of birth, applicant numbers
+    and the secret never do."""
     from connectors.mapping import load_sources
     from pipelines.progress import reporting
     from provider.kit import export, internal_exports, secrets
@@ -175,12 +176,12 @@ def provider_export(
             raise UserInputError("no internal export found (file names must match a registered source's pattern)")
         receipts, refused = export(files, outbox, secrets(secret), sources, source)
     table = Table(title="Provider kit: anonymised exports, by source")
-    for col in ("source", "files", "records", "encoded", "no identifiers"):
+    for col in ("source", "files", "records", "encoded", "no identifiers", "applicant keys"):
         table.add_column(col, justify="right")
     by_source: dict[str, list[int]] = {}
     for r in receipts:
-        row = by_source.setdefault(r.source_id, [0, 0, 0, 0])
-        for i, n in enumerate((1, r.records, r.encoded, r.without_identifiers)):
+        row = by_source.setdefault(r.source_id, [0, 0, 0, 0, 0])
+        for i, n in enumerate((1, r.records, r.encoded, r.without_identifiers, r.applicant_keys)):
             row[i] += n
     for source_id, row in sorted(by_source.items()):
         table.add_row(source_id, *(f"{n:,}" for n in row))

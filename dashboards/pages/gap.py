@@ -12,7 +12,8 @@ name, path, title = "gap", "/gap", "Identification gap"
 filters = ("quarter",)
 intro = (
     "Presumed victims were signalled by any actor; identified victims were formally identified by the competent "
-    "authority. The rate per 1,000 screened compares presumed victims with the asylum screenings of the quarter."
+    "authority. The rate per 1,000 screened compares presumed victims with the asylum applicants screened in the "
+    "quarter (each counted once, however often screened)."
 )
 Z = norm.ppf(0.95)
 

@@ -2,14 +2,20 @@
 a provider holds no identifier, the kit refuses what could leak, linkage finds the persons
 of the world's truth, and an attacker without the secret cannot match names to encodings."""
 
+import csv
+import io
+import json
+import re
 import shutil
+from collections import Counter
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.mapping import load_sources
+from connectors.mapping import NAME_IDENTIFIERS, FileSpec, SourceMapping, load_sources
 from pipelines.link import linkage
 from provider.encode import Identity, decode, encode, parts
 from provider.kit import KitRefused, export, internal_exports, route, secrets
@@ -19,20 +25,44 @@ from simulator.quality import linkage_quality, privacy_units
 SOURCES = load_sources()
 
 
-def internal_identifiers(world) -> set[str]:
-    """Every name and date of birth in the providers' internal case exports."""
+def internal_values(world, columns: Callable[[SourceMapping, FileSpec], list[str]]) -> set[tuple[str, str]]:
+    """(country, value) of every cell of the providers' internal exports in the columns
+    `columns(source, spec)` names."""
     from connectors.read import read_export
 
-    values: set[str] = set()
+    values: set[tuple[str, str]] = set()
     with duckdb.connect() as con:
         for path in internal_exports(world / "providers", SOURCES):
             source, spec = route(path, SOURCES)
-            if not spec.identifiers:
-                continue
-            table = read_export(con, path, spec, path.parent, source.internal_columns(spec)).to_pandas()
-            for column in [*source.identifier_columns(spec).values(), *spec.drop]:
-                values |= {v for v in table[column].dropna() if len(v) > 3}
+            if wanted := columns(source, spec):
+                table = read_export(con, path, spec, path.parent, source.internal_columns(spec)).to_pandas()
+                values |= {(source.country, v) for column in wanted for v in table[column].dropna()}
     return values
+
+
+def internal_identifiers(world) -> set[str]:
+    """Every name, date of birth and note in the providers' internal case exports."""
+
+    def names(source: SourceMapping, spec: FileSpec) -> list[str]:
+        ids = source.identifier_columns(spec)
+        return [ids[f] for f in NAME_IDENTIFIERS if f in ids] + spec.drop
+
+    return {v for _, v in internal_values(world, names) if len(v) > 3}
+
+
+def applicant_numbers(world) -> set[tuple[str, str]]:
+    """(country, number) of every applicant number in the asylum services' internal exports."""
+    return internal_values(
+        world, lambda source, spec: [source.column(spec, f) for f in spec.identifiers if f == "applicant_number"]
+    )
+
+
+def varchar_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """Every text column of the warehouse's data (not the ledger's)."""
+    return con.sql(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE data_type = 'VARCHAR' AND table_schema IN ('raw', 'harmonised', 'linked', 'landing')"
+    ).fetchall()
 
 
 def test_the_simulated_providers_hold_identities_in_their_own_scripts(world):
@@ -48,11 +78,7 @@ def test_no_identifier_reaches_landing_or_the_warehouse(world, ingested):
     names = internal_identifiers(world)
     assert len(names) > 100
     with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
-        columns = con.sql(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-            "WHERE data_type = 'VARCHAR' AND table_schema IN ('raw', 'harmonised', 'linked', 'landing')"
-        ).fetchall()
-        for schema, table, column in columns:
+        for schema, table, column in varchar_columns(con):
             hits = con.execute(
                 f'SELECT count(*) FROM "{schema}"."{table}" WHERE "{column}" IN (SELECT unnest(?))',  # noqa: S608
                 [sorted(names)],
@@ -61,6 +87,45 @@ def test_no_identifier_reaches_landing_or_the_warehouse(world, ingested):
     landed = b"".join(p.read_bytes() for p in (world / "landing").rglob("*.csv"))
     text = landed.decode("utf-8", errors="ignore")
     assert not [n for n in sorted(names)[:500] if f";{n};" in text or f",{n}," in text]
+
+
+def test_no_applicant_number_reaches_landing_or_the_warehouse(world, ingested):
+    """The asylum services' applicant numbers (registration numbers: personal data) stay with
+    them; what arrives is one applicant key per number and country (so the warehouse counts
+    each applicant once), in no cell the number was in."""
+    numbers = applicant_numbers(world)
+    raw = sorted({n for _, n in numbers})
+    assert len(raw) > 1000
+    with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
+        for schema, table, column in varchar_columns(con):
+            hits = con.execute(
+                f'SELECT count(*) FROM "{schema}"."{table}" WHERE "{column}" IN (SELECT unnest(?))',  # noqa: S608
+                [raw],
+            ).fetchall()[0][0]
+            assert hits == 0, f"{schema}.{table}.{column}"
+        keys = dict(
+            con.sql(
+                "SELECT reporting_country, count(DISTINCT applicant_key) FROM harmonised.screenings GROUP BY 1"
+            ).fetchall()
+        )
+    assert keys == dict(Counter(country for country, _ in numbers))
+    screenings = {s.source_id: spec for s in SOURCES.values() for spec in s.files if spec.kind == "screening"}
+    landed = [p for p in (world / "landing").rglob("*") if p.parent.name in screenings]
+    landed = [p for p in landed if screenings[p.parent.name].matches(p.name)]
+    assert {p.suffix for p in landed} == {".csv", ".jsonl"}
+    receipts = list((world / "providers").rglob("*.receipt.json"))
+    cells: set[str] = set()
+    for p in landed:  # every column name and cell of the asylum services' screening exports
+        spec = screenings[p.parent.name]
+        text = p.read_bytes().decode(spec.encoding)
+        if spec.format == "jsonl":  # JSON escapes the slash: read the values
+            cells |= {str(c) for line in text.splitlines() for r in [json.loads(line)] for c in [*r, *r.values()]}
+        else:
+            cells |= {c for row in csv.reader(io.StringIO(text), delimiter=spec.delimiter) for c in row}
+    for p in receipts:  # every string of the kit's receipts (json.dumps leaves slashes alone)
+        cells |= set(re.findall(r'"([^"]*)"', p.read_text(encoding="utf-8")))
+    assert {"applicant_key", "applicant_keys"} <= cells  # the scan reads column names and receipts
+    assert not cells & set(raw)
 
 
 def test_the_kit_refuses_a_name_column_left_unmapped_and_writes_nothing(world, tmp_path):

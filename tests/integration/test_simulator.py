@@ -4,6 +4,7 @@ imperfect in the ways real exports are, and with the truth, the providers' inter
 
 import filecmp
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from simulator.world import (
     detect,
     params,
     period_end,
+    periods,
     simulate_victims,
 )
 from tests.helpers import SCALE, SEED, read_rows
@@ -211,8 +213,33 @@ def test_screenings_are_the_bulk_of_the_rows(world):
     s = pd.read_parquet(world / "truth/screenings.parquet")
     r = pd.read_parquet(world / "truth/records.parquet")
     assert s.screened.sum() > 10 * len(r)
-    de = s[s.source_id == "DE-ASY-BAMF"].screened.sum() / 3 / SCALE
-    assert 50_000 < de < 100_000  # DE screens tens of thousands a year
+    de = s[s.source_id == "DE-ASY-BAMF"].first_screened.sum() / 3 / SCALE
+    assert 50_000 < de < 100_000  # DE screens tens of thousands of applicants a year
+
+
+def test_applicants_are_screened_again_as_often_as_world_yaml_says(world):
+    """Against the truth: second interviews (rows beyond the quarter's distinct applicants)
+    and later re-screenings (of applicants first screened early enough that a re-screening
+    cannot fall after the simulated period), each within four binomial standard errors."""
+    s, p = pd.read_parquet(world / "truth/screenings.parquet"), params().screening
+    first = s.first_screened.sum()
+    assert (s.screened - s.applicants).sum() == pytest.approx(
+        first * p.second_interview_share, abs=_four_se(first, p.second_interview_share)
+    )
+    last_day = periods()[-1].last_day
+    whole = [str(q) for q in periods() if q.last_day + timedelta(days=p.rescreening_delay_days[1]) <= last_day]
+    early = s[s.file_period.isin(whole)]
+    assert len(whole) >= 4
+    expected = early.first_screened.sum() * p.rescreening_share
+    assert early.rescreened_later.sum() == pytest.approx(
+        expected, abs=_four_se(early.first_screened.sum(), p.rescreening_share)
+    )
+    # each re-screened applicant is one more distinct applicant in the quarter of their re-screening
+    assert (s.applicants - s.first_screened).sum() == s.rescreened_later.sum() > 0
+
+
+def _four_se(n: int, share: float) -> float:
+    return 4 * (n * share * (1 - share)) ** 0.5
 
 
 def test_scale_multiplies_volumes(tmp_path):

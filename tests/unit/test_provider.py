@@ -1,8 +1,17 @@
-"""The provider kit's normalisation and encodings (no warehouse, no Prefect)."""
+"""The provider kit's normalisation, encodings and applicant keys (no warehouse, no Prefect)."""
 
+import hashlib
+import hmac
+import re
+
+import duckdb
+import pandas as pd
 import pytest
 
-from provider.encode import Identity, decode, dice, encode, load_secret, parts
+from connectors.mapping import load_sources
+from data_contracts.build import pii
+from provider.encode import Identity, applicant_keys, decode, dice, encode, load_secret, parts
+from provider.kit import anonymise
 from provider.normalise import birth_date, name_tokens
 from simulator.identities import write_in
 from thb.errors import ConfigError
@@ -94,3 +103,48 @@ def test_the_secret_is_required_and_never_shown(tmp_path, monkeypatch):
     assert "tiny-secret" not in str(err.value)
     monkeypatch.setenv("THB_LINKAGE_SECRET", SECRET.decode())
     assert load_secret(None) == SECRET
+
+
+def test_applicant_keys_are_keyed_hmacs_of_the_normalised_number():
+    """HMAC-SHA256 of "applicant_key:" and the number (blanks removed, upper case) under the
+    linkage secret, as a pseudonymous id: the same number the same key however it is typed,
+    another number or another country's secret another key, no number no key."""
+    numbers = ["2024/0012345", " 2024 / 0012345", "2024/0012346", "w-3312", "W-3312", None, "  "]
+    keys = applicant_keys(numbers, SECRET)
+    digest = hmac.new(SECRET, b"applicant_key:2024/0012345", hashlib.sha256).hexdigest()
+    assert keys[0] == keys[1] == "ak-" + digest[:40]
+    assert len({keys[0], keys[2], keys[3]}) == 3
+    assert keys[3] == keys[4]
+    assert keys[5:] == [None, None]
+    assert applicant_keys(numbers[:1], SECRET + b"x") != keys[:1]
+    screen = pii()
+    for key in keys[:5]:
+        assert re.fullmatch(screen.id_pattern, key)
+        assert not any(re.search(p, key) for p in screen.value_patterns.values())
+
+
+def test_the_kit_keys_applicant_numbers_and_drops_them(tmp_path):
+    """A screening export of an asylum service, through the kit: the applicant number's
+    column is gone, each record carries its number's key, one number one key."""
+    source = load_sources()["AT-ASY-BFA"]
+    spec = next(f for f in source.files if f.kind == "screening")
+    internal = tmp_path / "bfa_screening_2025-Q1.csv"
+    number = source.column(spec, "applicant_number")
+    header = [c for c in source.internal_columns(spec) if c != number]
+    rows = [
+        ["BFA-S1", "02.01.2025", "nein", "weiblich", "18-24 Jahre", "SY", "2025/0000007"],
+        ["BFA-S2", "20.02.2025", "nein", "weiblich", "18-24 Jahre", "SY", "2025/0000007 "],
+        ["BFA-S3", "21.02.2025", "ja", "männlich", "25-34 Jahre", "AF", "2025/0000008"],
+        ["BFA-S4", "22.02.2025", "nein", "männlich", "25-34 Jahre", "AF", ""],
+    ]
+    text = "\r\n".join(";".join(r) for r in [[*header, number], *rows]) + "\r\n"
+    internal.write_bytes(text.encode(spec.encoding))
+    with duckdb.connect() as con:
+        out, counts, _ = anonymise(con, internal, source, spec, SECRET, tmp_path)
+    assert number not in out.columns
+    assert list(out.columns) == list(source.columns(spec).values())
+    keys = out[source.column(spec, "applicant_key")].tolist()
+    assert keys[:3] == applicant_keys(["2025/0000007", "2025/0000007", "2025/0000008"], SECRET)
+    assert pd.isna(keys[3])
+    assert counts == {"identity_encoding": 0, "applicant_key": 3}
+    assert "2025/0000007" not in out.to_csv()
