@@ -61,8 +61,9 @@ exploitation, route stage, gender, age group, and (by form) unaccompanied childr
 smuggling debt. `screenings` counts asylum applicants screened for trafficking indicators:
 the denominator of "presumed victims per 1,000 screened". An applicant screened more than
 once in a quarter (under the same pseudonymous applicant key) counts once, with their first
-screening of the quarter; one screened in several quarters counts once in each. `ref_area = _T` is the sum of the
-eight countries. Every cell of every table is published, zeros included.
+screening of the quarter; one screened in several quarters counts once in each.
+`ref_area = _T` is the sum of the eight countries. Every cell of every table is published,
+zeros included.
 
 ## Privacy
 

@@ -507,7 +507,9 @@ def scenario(world, tmp_path_factory, prefect_harness):
         shutil.copytree(world / "landing" / sid[:2] / sid, data / "landing" / sid[:2] / sid)
     held_back = {}  # landing path → where it waits
     for sid in ("DE-POL-BKA", "FI-POL-POLIISI", "SE-POL-NMR"):
-        f = sorted((data / "landing" / sid[:2] / sid).iterdir())[-1]
+        files = sorted((data / "landing" / sid[:2] / sid).iterdir())
+        empty = min(p.stat().st_size for p in files)  # a quarter without records: the header alone
+        f = [p for p in files if p.stat().st_size > empty][-1]  # the latest delivery with records
         held_back[f] = data / "held_back" / f.name
         held_back[f].parent.mkdir(exist_ok=True)
         shutil.move(f, held_back[f])
