@@ -73,7 +73,6 @@ def test_the_simulated_providers_hold_identities_in_their_own_scripts(world):
     assert (world / "truth" / "records.parquet").exists()
 
 
-@pytest.mark.xdist_group("ingested")
 def test_no_identifier_reaches_landing_or_the_warehouse(world, ingested):
     names = internal_identifiers(world)
     assert len(names) > 100
@@ -168,7 +167,6 @@ def test_the_kit_is_deterministic_and_gives_receipts(world, tmp_path):
         )
 
 
-@pytest.mark.xdist_group("ingested")
 def test_linkage_finds_the_worlds_persons(world, ingested):
     with duckdb.connect(str(ingested / "warehouse.duckdb"), read_only=True) as con:
         quality = linkage_quality(con, world / "truth")
@@ -178,7 +176,6 @@ def test_linkage_finds_the_worlds_persons(world, ingested):
     assert overall.f1 >= 0.85, overall
 
 
-@pytest.mark.xdist_group("ingested")
 def test_a_human_recorded_in_two_countries_is_a_person_in_each(world, ingested):
     """Linkage stays within a country (each country's encodings are keyed by its own secret): no
     linked person holds records of two countries, so a human recorded in two countries is two
@@ -207,7 +204,6 @@ def name_bits(encodings: list[str]) -> np.ndarray:
     return np.unpackbits(np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), -1), axis=1)
 
 
-@pytest.mark.xdist_group("ingested")
 def test_a_dictionary_attack_without_the_secret_matches_nobody(ingested, world):
     """The attacker holds the warehouse and the name pools (every common name of the route's
     populations) but guesses the key: compared with every record, no guessed encoding comes
