@@ -46,7 +46,8 @@ DDL = [
         method_version VARCHAR NOT NULL,
         spec_hash VARCHAR NOT NULL,
         released_at TIMESTAMPTZ NOT NULL,   -- when it was measured; the published date
-        published_at TIMESTAMPTZ            -- when its files were complete
+        published_at TIMESTAMPTZ,           -- when its files were complete
+        person_rho DOUBLE                   -- the promise to each person of its year once it was charged
     )""",
     """CREATE TABLE IF NOT EXISTS ledger.charges (
         release_id VARCHAR NOT NULL,
@@ -116,6 +117,7 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     con.sql("CREATE SCHEMA IF NOT EXISTS ledger")
     for ddl in DDL:
         con.sql(ddl)
+    con.sql("ALTER TABLE ledger.releases ADD COLUMN IF NOT EXISTS person_rho DOUBLE")  # a wave-1 ledger
 
 
 def epsilon_of(rho: float, delta: float) -> float:
@@ -244,7 +246,7 @@ def record(
     con.begin()
     try:
         con.execute(
-            "INSERT INTO ledger.releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO ledger.releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
             [
                 release.release_id,
                 str(release.scope),
@@ -290,6 +292,10 @@ def record(
                 "INSERT INTO ledger.measurements VALUES (?, ?, ?, ?, ?)",
                 [[release.release_id, *m] for m in measurements],
             )
+        con.execute(  # what the release will state, fixed now: a crash or a re-publication states the same
+            "UPDATE ledger.releases SET person_rho = ? WHERE release_id = ?",
+            [year_load(con, release.scope.year_period), release.release_id],
+        )
         con.commit()
     except BaseException:
         con.rollback()
@@ -365,10 +371,12 @@ class Promise:
     epsilon_cap: float
 
 
-def promise(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec, year: int) -> Promise:
-    """The per-person promise of one calendar year, from the ledger's charges."""
+def promise(con: duckdb.DuckDBPyConnection, spec: ReleaseSpec, year: int, as_of: str | None = None) -> Promise:
+    """The per-person promise of one calendar year, from the ledger's charges: all of them,
+    or (`as_of` a release id) those up to that release, as recorded when it was charged."""
     b = spec.budget
-    rho = year_load(con, Period(year))
+    stated = con.execute("SELECT person_rho FROM ledger.releases WHERE release_id = ?", [as_of]).fetchall()
+    rho = stated[0][0] if stated and stated[0][0] is not None else year_load(con, Period(year))
     return Promise(year, rho, epsilon_of(rho, b.delta), b.delta, b.rho_per_year, epsilon_of(b.rho_per_year, b.delta))
 
 

@@ -177,7 +177,7 @@ def _publish(con, settings: Settings, release: ledger.Release) -> Path:
         tables["counts" if name == "cases" else name] = frame
     released_at = release.released_at.isoformat()
     previous = f"{period}.{release.revision - 1}" if release.revision > 1 else ""
-    person = ledger.promise(con, spec, period.year)  # this release and every other charge of its year
+    person = ledger.promise(con, spec, period.year, as_of=release.release_id)  # as charged with this release
     tables["releases"] = pd.DataFrame(
         [
             {

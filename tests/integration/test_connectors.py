@@ -178,7 +178,7 @@ def _ctdc_case(i: int) -> tuple[dict[str, str], tuple]:
     band, group = CTDC_BANDS[i % len(CTDC_BANDS)]
     gender, gender_code = CTDC_GENDERS[i % len(CTDC_GENDERS)]
     country, country_code = CTDC_COUNTRIES[i % len(CTDC_COUNTRIES)]
-    year = 2015 + i % 9
+    year = 2023 + i % 3  # years of the release calendar
     cells = {"caseId": f"ctdc-{i:04d}", "yearOfRegistration": str(year), "gender": gender, "ageBroad": band}
     cells |= {"citizenship": country, "CountryOfExploitation": "DE" if i % 2 else country}
     cells |= dict(zip(CTDC_FLAGS, flags.split(","), strict=True))

@@ -305,7 +305,7 @@ def test_the_calendar_not_the_data_decides_what_is_released(world, tmp_path, pre
     from pipelines.release import pipeline
 
     folder = world / "landing/DE/DE-POL-BKA"
-    header, row = read_rows(next(folder.glob("bka_lagebild_*.csv")), "DE-POL-BKA")[:2]
+    header, row = max((read_rows(f, "DE-POL-BKA") for f in folder.glob("bka_lagebild_*.csv")), key=len)[:2]
     row[header.index(col("DE-POL-BKA", "reference_date"))] = "10.02.2019"
     data = tmp_path / "data"
     (data / "landing/DE/DE-POL-BKA").mkdir(parents=True)
