@@ -7,8 +7,10 @@ import io
 import json
 import re
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -31,11 +33,11 @@ def internal_values(world, columns: Callable[[SourceMapping, FileSpec], list[str
     from connectors.read import read_export
 
     values: set[tuple[str, str]] = set()
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, tempfile.TemporaryDirectory() as scratch:  # the shared world stays as it is
         for path in internal_exports(world / "providers", SOURCES):
             source, spec = route(path, SOURCES)
             if wanted := columns(source, spec):
-                table = read_export(con, path, spec, path.parent, source.internal_columns(spec)).to_pandas()
+                table = read_export(con, path, spec, Path(scratch), source.internal_columns(spec)).to_pandas()
                 values |= {(source.country, v) for column in wanted for v in table[column].dropna()}
     return values
 
