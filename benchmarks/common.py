@@ -39,6 +39,14 @@ def prefect_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+def local_prefect(workdir: Path) -> None:
+    """This process's Prefect, as `prefect_env` sets up a child's: its local API with its
+    database in workdir, quiet, and time to start (as thb gives it)."""
+    env = prefect_env(workdir)
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.update(env)
+
+
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of a process and all its descendants now (Linux /proc), in MiB."""
     total, todo = 0, [pid]

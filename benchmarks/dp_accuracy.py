@@ -13,7 +13,6 @@ OpenDP's discrete Gaussian, for both strategies, at the same total ρ.
 import argparse
 import itertools
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+from common import local_prefect
 
 from dp.marginals import MarginalAlgebra
 from dp.measure import gaussian, joint_counts, marginal, measure, plan
@@ -149,9 +149,7 @@ def main() -> None:
         from pipelines.ingest import ingest
         from simulator import simulate
 
-        os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        local_prefect(workdir)
         data = workdir / "world"
         print(f"simulating and ingesting a world at scale 1 (seed {args.seed}) in {data} …", flush=True)
         simulate(data, seed=args.seed, scale=1.0)

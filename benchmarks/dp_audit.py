@@ -10,12 +10,12 @@ computed chance that each verdict comes out wrong, and the run time.
 """
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
 import duckdb
 import numpy as np
+from common import local_prefect
 
 from dp.audit import audit, effective_mu, failure_probability
 from dp.measure import joint_counts, plan
@@ -51,10 +51,7 @@ def main() -> None:
         from simulator import simulate
 
         workdir = Path(tempfile.mkdtemp(prefix="thb-audit-bench-"))
-        os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")  # as thb does
+        local_prefect(workdir)
         data = workdir / "world"
         print(f"simulating and ingesting a world at scale 0.4 (seed {args.seed}) in {data} …", flush=True)
         simulate(data, seed=args.seed, scale=0.4)

@@ -10,10 +10,11 @@ person counted once per record), with the computed chance of a wrong verdict.
 
 import argparse
 import math
-import os
 import tempfile
 from datetime import date
 from pathlib import Path
+
+from common import local_prefect
 
 import dp.measure
 from dp.audit_path import audit_path, scenario
@@ -39,10 +40,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2000, help="draws of the noise per side")
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="thb-audit-path-"))
-    os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")  # as thb does
+    local_prefect(workdir)
     from simulator import simulate
 
     world = workdir / "world"
